@@ -1,0 +1,144 @@
+// Model weights bound by their real checkpoint names (spec §10.2), in their checkpoint formats.
+//
+// Binding checks every tensor's dtype and shape against the config and reports all missing,
+// mistyped and unexpected tensors at once. Views point into the mmapped checkpoint: nothing is
+// read or copied here, so binding a 160 GB checkpoint touches only its headers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace dsv4 {
+
+// How a linear weight [out, in] is stored.
+enum class WeightFormat : uint8_t {
+  F32,
+  BF16,
+  FP8Block,  // weight F8_E4M3 [out, in]; scale F8_E8M0 [ceil(out/128), ceil(in/128)]
+  MXFP4,     // weight I8 [out, in/2] (element 2m low nibble); scale F8_E8M0 [out, in/32]
+  NVFP4,     // weight U8 [out, in/2]; scale F8_E4M3 [out, in/16]; global_scale (weight_scale_2)
+};
+const char* weight_format_name(WeightFormat f);
+
+// A linear layer's weight: y = x · Wᵀ with W [out, in].
+struct LinearWeight {
+  WeightFormat format = WeightFormat::BF16;
+  int64_t out = 0;
+  int64_t in = 0;
+  TensorView weight;
+  TensorView scale;           // absent (data == nullptr) for F32/BF16
+  float global_scale = 1.0f;  // NVFP4 weight_scale_2
+  float input_scale = 1.0f;   // NVFP4 input_scale (activation global scale)
+  std::string name;           // checkpoint prefix, e.g. "layers.3.attn.wq_a"
+};
+
+// Dequantizes rows [row0, row0 + rows) of W into out[rows, in] (fp32, exact: every format's
+// value is representable in fp32).
+void dequantize_rows(const LinearWeight& w, int64_t row0, int64_t rows, float* out);
+// Reads a 1-D/2-D BF16 or F32 tensor into fp32.
+std::vector<float> to_f32(const TensorView& t);
+
+struct HyperConnectionWeights {
+  TensorView fn;     // F32 [(2+n)n, n·d] (hc_head: [n, n·d])
+  TensorView base;   // F32 [(2+n)n]      (hc_head: [n])
+  TensorView scale;  // F32 [3]           (hc_head: [1])
+};
+
+struct CompressorWeights {
+  int ratio = 0;        // 4 (overlapping, coff = 2) or 128 (coff = 1)
+  int head_dim = 0;     // D_c: 512 for attention, index_head_dim for the indexer
+  TensorView wkv;       // BF16 [coff·D_c, d]
+  TensorView wgate;     // BF16 [coff·D_c, d]
+  TensorView ape;       // F32  [ratio, coff·D_c]
+  TensorView norm;      // BF16 [D_c]
+};
+
+struct IndexerWeights {
+  LinearWeight wq_b;         // FP8 [n_I·c_I, q_lora]
+  TensorView weights_proj;   // BF16 [n_I, d]
+  CompressorWeights compressor;
+};
+
+struct AttentionWeights {
+  TensorView attn_sink;  // F32 [H]
+  TensorView q_norm;     // BF16 [q_lora]
+  TensorView kv_norm;    // BF16 [head_dim]
+  LinearWeight wq_a;     // FP8 [q_lora, d]
+  LinearWeight wq_b;     // FP8 [H·head_dim, q_lora]
+  LinearWeight wkv;      // FP8 [head_dim, d]
+  LinearWeight wo_a;     // FP8 [G·o_lora, (H/G)·head_dim]; row g·o_lora + r belongs to group g
+  LinearWeight wo_b;     // FP8 [d, G·o_lora]
+  bool has_compressor = false;
+  CompressorWeights compressor;
+  bool has_indexer = false;
+  IndexerWeights indexer;
+};
+
+struct ExpertWeights {
+  LinearWeight w1;  // gate [I, d]
+  LinearWeight w2;  // down [d, I]
+  LinearWeight w3;  // up   [I, d]
+};
+
+struct MoEWeights {
+  TensorView gate;      // BF16 [E, d] router
+  TensorView gate_bias; // F32 [E] (non-hash layers); empty for hash layers
+  TensorView tid2eid;   // I64 [vocab, k] (hash layers); empty otherwise
+  std::vector<ExpertWeights> experts;  // E routed experts
+  ExpertWeights shared;                // the shared expert (FP8)
+};
+
+struct BlockWeights {
+  int layer = 0;
+  TensorView attn_norm;  // BF16 [d]
+  TensorView ffn_norm;   // BF16 [d]
+  HyperConnectionWeights hc_attn;
+  HyperConnectionWeights hc_ffn;
+  AttentionWeights attn;
+  MoEWeights ffn;
+};
+
+struct MTPWeights {
+  BlockWeights block;
+  LinearWeight e_proj;  // FP8 [d, d]
+  LinearWeight h_proj;  // FP8 [d, d]
+  TensorView enorm;     // BF16 [d]
+  TensorView hnorm;     // BF16 [d]
+  TensorView norm;      // BF16 [d]
+  HyperConnectionWeights hc_head;
+};
+
+struct ModelWeights {
+  TensorView embed;  // BF16 [vocab, d]
+  TensorView head;   // BF16 [vocab, d]
+  TensorView norm;   // BF16 [d]
+  HyperConnectionWeights hc_head;
+  std::vector<BlockWeights> layers;
+  std::vector<MTPWeights> mtp;
+  ExpertFormat expert_format = ExpertFormat::MXFP4;
+};
+
+// One tensor the model expects: its checkpoint name, dtype and shape.
+struct TensorSpec {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+
+// Every tensor a checkpoint of this config and expert format holds, in a stable order (global
+// tensors, then layer by layer, then MTP). Used by the binder and by make-model.
+std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts);
+
+// Detects the routed-expert format from the checkpoint's tensors (layer 0, expert 0).
+ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& config);
+
+// Binds and validates. Throws one dsv4::Error listing every missing tensor, every dtype or shape
+// mismatch, and every unexpected tensor.
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config);
+
+}  // namespace dsv4

@@ -1,0 +1,11 @@
+// The dsv4 CLI's subcommands: each file in tools/ adds one to the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace dsv4::tools {
+
+void add_inspect_command(CLI::App& app);
+void add_make_model_command(CLI::App& app);
+
+}  // namespace dsv4::tools
