@@ -38,7 +38,7 @@ Floats moe_forward(const ForwardContext& ctx, const MoEParams& p, const LayerSpe
     }
   }
   Floats scores(size_t(S * E)), weights(size_t(S * k));
-  std::vector<int32_t> ids(size_t(S * k));
+  std::vector<int32_t> ids(static_cast<size_t>(S * k));
   ctx.ops.route(logits.data(), S, E, k, p.bias.empty() ? nullptr : p.bias.data(),
                 spec.hash_routed ? hash_ids.data() : nullptr, float(cfg.routed_scaling_factor), scores.data(),
                 ids.data(), weights.data());

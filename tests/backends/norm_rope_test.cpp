@@ -22,8 +22,8 @@ TEST(CpuRmsNorm, WeightedUnweightedStridedInPlace) {
       std::vector<double> want;
       for (int64_t r = 0; r < rows; ++r) {
         double ss = 0;
-        for (int64_t i = 0; i < n; ++i) ss += double(x[size_t(r * ld + i)]) * x[size_t(r * ld + i)];
-        const double inv = 1.0 / std::sqrt(ss / double(n) + eps);
+        for (int64_t i = 0; i < n; ++i) ss += double(x[size_t(r * ld + i)]) * double(x[size_t(r * ld + i)]);
+        const double inv = 1.0 / std::sqrt(ss / double(n) + double(eps));
         for (int64_t i = 0; i < n; ++i) {
           got.push_back(y[size_t(r * ld + i)]);
           want.push_back(double(x[size_t(r * ld + i)]) * inv * (weighted ? double(w[size_t(i)]) : 1.0));

@@ -101,11 +101,11 @@ TEST(CpuQuant, HadamardThenFp4BitExact) {
       // Sylvester Hadamard: H[i][j] = (-1)^popcount(i & j), scaled n^-1/2 (computed in float as
       // the transform does: butterflies in fp32, then one scale) — compare through a tolerance
       // on the rotation, then exactly on the quantization of the rotated vector.
-      std::vector<float> rot(size_t(n));
+      std::vector<float> rot(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) {
         double acc = 0;
         for (int64_t j = 0; j < n; ++j)
-          acc += (__builtin_popcountll(uint64_t(i & j)) % 2 ? -1.0 : 1.0) * x[size_t(r * n + j)];
+          acc += (__builtin_popcountll(uint64_t(i & j)) % 2 ? -1.0 : 1.0) * double(x[size_t(r * n + j)]);
         rot[size_t(i)] = float(acc / std::sqrt(double(n)));
       }
       for (int64_t b0 = 0; b0 < n; b0 += 32) {
@@ -131,7 +131,7 @@ TEST(CpuQuant, Fp4ExactOnRepresentableInputs) {
   // A Hadamard column (±1 entries) rotates to sqrt(32)·e_5 exactly; the block scale is then 1 and
   // 5.657 rounds to 6, the zeros stay 0.
   const int64_t n = 32;
-  std::vector<float> x(size_t(n));
+  std::vector<float> x(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) x[size_t(j)] = (__builtin_popcountll(uint64_t(5 & j)) % 2 ? -1.0f : 1.0f);
   ops().hadamard_fp4(x.data(), 1, n);
   for (int64_t i = 0; i < n; ++i) EXPECT_EQ(x[size_t(i)], i == 5 ? 6.0f : 0.0f);

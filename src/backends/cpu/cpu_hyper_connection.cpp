@@ -65,7 +65,7 @@ void CpuOps::hc_pre(const float* X, int64_t S, const HcShape& hc, const float* f
       float pre[16];
       for (int j = 0; j < n; ++j) pre[j] = sigmoid(m[size_t(j)] * scale[0] + base[j]) + hc.hc_eps;
       for (int j = 0; j < n; ++j) post[s * n + j] = 2.0f * sigmoid(m[size_t(n + j)] * scale[1] + base[n + j]);
-      std::vector<float> Z(size_t(n * n));
+      std::vector<float> Z(static_cast<size_t>(n * n));
       for (int i = 0; i < n * n; ++i) Z[size_t(i)] = m[size_t(2 * n + i)] * scale[2] + base[2 * n + i];
       sinkhorn(Z.data(), n, hc.hc_eps, hc.sinkhorn_iters, comb + s * n * n);
       float* out = a_in + s * d;
