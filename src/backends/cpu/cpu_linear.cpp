@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/gemm_kernel.h"
 #include "core/error.h"
 
 namespace dsv4 {
@@ -12,30 +13,6 @@ namespace dsv4 {
 namespace {
 
 constexpr int64_t kTileRows = 16;
-
-// Four input rows against one weight row: out[r] = x_r · w.
-void dot4(const float* x0, const float* x1, const float* x2, const float* x3, const float* w, int64_t K,
-          float out[4]) {
-  float a0[8] = {}, a1[8] = {}, a2[8] = {}, a3[8] = {};
-  int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    for (int l = 0; l < 8; ++l) {
-      const float wv = w[k + l];
-      a0[l] += x0[k + l] * wv;
-      a1[l] += x1[k + l] * wv;
-      a2[l] += x2[k + l] * wv;
-      a3[l] += x3[k + l] * wv;
-    }
-  }
-  float* accs[4] = {a0, a1, a2, a3};
-  const float* xs[4] = {x0, x1, x2, x3};
-  for (int r = 0; r < 4; ++r) {
-    const float* a = accs[r];
-    float tail = 0.0f;
-    for (int64_t kk = k; kk < K; ++kk) tail += xs[r][kk] * w[kk];
-    out[r] = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail;
-  }
-}
 
 }  // namespace
 
@@ -47,6 +24,7 @@ void CpuOps::linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& 
   if (ldx < K || ldy < N) fail("linear {}: row strides ldx={} ldy={} too small (K={}, N={})", w.name, ldx, ldy, K, N);
   if (M == 0 || N == 0) return;
 
+  const cpu::DotBlockFn kernel = cpu::dot_block_4x2();
   const int64_t tiles = (N + kTileRows - 1) / kTileRows;
   const int64_t want_jobs = int64_t(pool_.threads()) * 3;
   int64_t m_chunks = std::max<int64_t>(1, (want_jobs + tiles - 1) / tiles);
@@ -64,17 +42,18 @@ void CpuOps::linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& 
     thread_local std::vector<float> wtile;
     wtile.resize(size_t(nt * K));
     dequantize_rows(w, row0 + n0, nt, wtile.data());
-    int64_t m = m0;
-    for (; m + 4 <= m1; m += 4) {
-      const float* xr = x + m * ldx;
-      for (int64_t j = 0; j < nt; ++j) {
-        float out[4];
-        dot4(xr, xr + ldx, xr + 2 * ldx, xr + 3 * ldx, wtile.data() + j * K, K, out);
-        for (int r = 0; r < 4; ++r) y[(m + r) * ldy + n0 + j] = out[r];
+    const float* wt = wtile.data();
+    for (int64_t m = m0; m < m1; m += 4) {
+      const float* xs[4];
+      for (int r = 0; r < 4; ++r) xs[r] = x + std::min(m + r, m1 - 1) * ldx;  // pad by repeating
+      for (int64_t j = 0; j < nt; j += 2) {
+        const float* ws[2] = {wt + j * K, wt + std::min(j + 1, nt - 1) * K};
+        float out[8];
+        kernel(xs, ws, K, out);
+        for (int r = 0; r < 4 && m + r < m1; ++r)
+          for (int c = 0; c < 2 && j + c < nt; ++c) y[(m + r) * ldy + n0 + j + c] = out[r * 2 + c];
       }
     }
-    for (; m < m1; ++m)
-      for (int64_t j = 0; j < nt; ++j) y[m * ldy + n0 + j] = cpu::dot(x + m * ldx, wtile.data() + j * K, K);
   });
 }
 
