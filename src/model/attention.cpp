@@ -46,6 +46,10 @@ Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, co
   Floats qr, q;
   query_path(ctx, p, x, S, positions, qr, q);
   const Floats kv = window_kv(ctx, p, x, S, positions);
+  if (ctx.recording()) {
+    ctx.record(scope, "attn_q", q.data(), {S, H, D});
+    ctx.record(scope, "attn_window_kv", kv.data(), {S, D});
+  }
 
   // Compressed entries and which of them each query sees.
   Floats entries;
@@ -54,6 +58,7 @@ Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, co
   if (p.has_compressor) {
     entries = compress_prefill(ctx, p.compressor, CompressorRole::Attention, p.rope, x, S);
     n_entries = int64_t(entries.size()) / D;
+    ctx.record(scope, "attn_compressed_kv", entries.data(), {n_entries, D});
     if (p.has_indexer) {
       selection = indexer_prefill(ctx, p.indexer, p.rope, scope, qr.data(), x, S, positions);
       comp_width = selection.k;
@@ -90,6 +95,7 @@ Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, co
   ctx.ops.sparse_attention(q.data(), keys.data(), idx.data(), p.sink.data(), S, H, D, S + n_entries, kw, scale,
                            o.data());
   ctx.ops.rope(o.data(), S, H, H * D, D, D - p.rope.rope_dim(), positions, p.rope, /*inverse=*/true);
+  ctx.record(scope, "attn_core_out", o.data(), {S, H, D});
 
   // Grouped low-rank output: group g (heads g·H/G …) through rows g·o_lora … of wo_a, then wo_b.
   const int64_t G = cfg.o_groups, gin = (H / G) * D, orank = cfg.o_lora_rank;

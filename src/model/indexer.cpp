@@ -14,6 +14,7 @@ IndexerSelection indexer_prefill(const ForwardContext& ctx, const IndexerParams&
   const int64_t nh = cfg.index_n_heads, hd = cfg.index_head_dim;
   const Floats keys = compress_prefill(ctx, p.compressor, CompressorRole::Indexer, rope, x, S);
   const int64_t entries = int64_t(keys.size()) / hd;
+  ctx.record(scope, "indexer_keys", keys.data(), {entries, hd});
 
   IndexerSelection out;
   out.k = std::min<int64_t>(cfg.index_topk, entries);

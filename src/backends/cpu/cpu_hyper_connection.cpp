@@ -4,10 +4,13 @@
 #include <vector>
 
 #include "backends/cpu/cpu_ops.h"
+#include "core/error.h"
 
 namespace dsv4 {
 
 namespace {
+
+constexpr int kMaxStreams = 16;
 
 float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
@@ -56,13 +59,14 @@ void CpuOps::hc_pre(const float* X, int64_t S, const HcShape& hc, const float* f
   const int n = hc.n;
   const int64_t d = hc.d, width = int64_t(n) * d;
   const int mix = (2 + n) * n;
+  if (n < 1 || n > kMaxStreams) fail("hc_pre: {} streams (supported 1..{})", n, kMaxStreams);
   parallel_rows(S, 4, [&](int64_t s0, int64_t s1) {
     std::vector<float> m(static_cast<size_t>(mix));
     for (int64_t s = s0; s < s1; ++s) {
       const float* x = X + s * width;
       const float r = stream_rms_inv(x, width, hc.norm_eps);
       for (int i = 0; i < mix; ++i) m[size_t(i)] = cpu::dot(fn + int64_t(i) * width, x, width) * r;
-      float pre[16];
+      float pre[kMaxStreams];
       for (int j = 0; j < n; ++j) pre[j] = sigmoid(m[size_t(j)] * scale[0] + base[j]) + hc.hc_eps;
       for (int j = 0; j < n; ++j) post[s * n + j] = 2.0f * sigmoid(m[size_t(n + j)] * scale[1] + base[n + j]);
       std::vector<float> Z(static_cast<size_t>(n * n));
@@ -103,11 +107,12 @@ void CpuOps::hc_head(const float* X, int64_t S, const HcShape& hc, const float* 
                      const float* base, float* y) {
   const int n = hc.n;
   const int64_t d = hc.d, width = int64_t(n) * d;
+  if (n < 1 || n > kMaxStreams) fail("hc_head: {} streams (supported 1..{})", n, kMaxStreams);
   parallel_rows(S, 4, [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
       const float* x = X + s * width;
       const float r = stream_rms_inv(x, width, hc.norm_eps);
-      float w[16];
+      float w[kMaxStreams];
       for (int j = 0; j < n; ++j) w[j] = sigmoid(cpu::dot(fn + j * width, x, width) * r * scale[0] + base[j]) + hc.hc_eps;
       for (int64_t c = 0; c < d; ++c) {
         float acc = 0.0f;
