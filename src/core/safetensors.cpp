@@ -50,6 +50,15 @@ std::optional<uint64_t> as_u64(const json& v) {
   return std::nullopt;
 }
 
+// A short description of a JSON value for an error message. Never dumps a container: nlohmann's
+// dump() recurses per nesting level, so a deeply nested hostile value would overflow the stack.
+std::string describe(const json& v) {
+  if (v.is_structured()) return fmt::format("(a {})", v.type_name());
+  std::string text = v.dump();
+  if (text.size() > 40) text = text.substr(0, 40) + "...";
+  return text;
+}
+
 bool mul_overflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
 
 }  // namespace
@@ -131,7 +140,7 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
       for (const json& d : *sh) {
         const auto u = as_u64(d);
         if (!u || *u > uint64_t(std::numeric_limits<int64_t>::max())) {
-          problems.add("tensor '{}': shape entry {} is not a non-negative integer", name, d.dump());
+          problems.add("tensor '{}': shape entry {} is not a non-negative integer", name, describe(d));
           ok = false;
           break;
         }
