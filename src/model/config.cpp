@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_util.h"
 
 namespace dsv4 {
 
@@ -57,7 +58,7 @@ class Reader {
     auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return;
     if (!it->is_boolean()) {
-      problems_.push_back(fmt::format("'{}' must be true or false, got {}", key, it->dump()));
+      problems_.push_back(fmt::format("'{}' must be true or false, got {}", key, describe_json(*it)));
       return;
     }
     out = it->get<bool>();
@@ -73,18 +74,18 @@ class Reader {
     }
     if constexpr (std::is_integral_v<T>) {
       if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) == it->get<double>())) {
-        problems_.push_back(fmt::format("'{}' must be an integer, got {}", key, it->dump()));
+        problems_.push_back(fmt::format("'{}' must be an integer, got {}", key, describe_json(*it)));
         return;
       }
       const double v = it->get<double>();
       if (v < double(min_value) || v > double(max_value)) {
-        problems_.push_back(fmt::format("'{}' = {} is out of range [{}, {}]", key, it->dump(), min_value, max_value));
+        problems_.push_back(fmt::format("'{}' = {} is out of range [{}, {}]", key, describe_json(*it), min_value, max_value));
         return;
       }
       out = T(it->get<int64_t>());
     } else {
       if (!it->is_number()) {
-        problems_.push_back(fmt::format("'{}' must be a number, got {}", key, it->dump()));
+        problems_.push_back(fmt::format("'{}' must be a number, got {}", key, describe_json(*it)));
         return;
       }
       const double v = it->get<double>();
@@ -102,7 +103,7 @@ class Reader {
       return;
     }
     if (!it->is_string()) {
-      problems_.push_back(fmt::format("'{}' must be a string, got {}", key, it->dump()));
+      problems_.push_back(fmt::format("'{}' must be a string, got {}", key, describe_json(*it)));
       return;
     }
     out = it->get<std::string>();
@@ -180,7 +181,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& label) {
   c.yarn.yarn = false;
   if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
     if (!rs->is_object()) {
-      problems.push_back(fmt::format("'rope_scaling' must be an object, got {}", rs->dump()));
+      problems.push_back(fmt::format("'rope_scaling' must be an object, got {}", describe_json(*rs)));
     } else {
       std::vector<std::string> sub;
       Reader rr(*rs, sub);
@@ -216,7 +217,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& label) {
         sub.push_back(fmt::format("scale_fmt '{}' is not supported (expected 'ue8m0')", c.scale_fmt));
       if (auto bs = q->find("weight_block_size"); bs != q->end()) {
         if (!bs->is_array() || bs->size() != 2 || !(*bs)[0].is_number_integer() || (*bs)[0] != (*bs)[1] || (*bs)[0] != 128)
-          sub.push_back(fmt::format("weight_block_size {} is not supported (expected [128, 128])", bs->dump()));
+          sub.push_back(fmt::format("weight_block_size {} is not supported (expected [128, 128])", describe_json(*bs)));
       }
       if (!algo.empty()) {
         if (algo == "NVFP4") nvfp4 = true;
@@ -244,12 +245,12 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& label) {
   if (auto cr = j.find("compress_ratios"); cr == j.end()) {
     problems.push_back("missing required key 'compress_ratios'");
   } else if (!cr->is_array()) {
-    problems.push_back(fmt::format("'compress_ratios' must be a list, got {}", cr->dump()));
+    problems.push_back(fmt::format("'compress_ratios' must be a list, got {}", describe_json(*cr)));
   } else {
     for (size_t i = 0; i < cr->size(); ++i) {
       const json& v = (*cr)[i];
       if (!v.is_number_integer() || (v.get<int64_t>() != 0 && v.get<int64_t>() != 4 && v.get<int64_t>() != 128)) {
-        problems.push_back(fmt::format("compress_ratios[{}] = {}: only ratios 0, 4 and 128 exist", i, v.dump()));
+        problems.push_back(fmt::format("compress_ratios[{}] = {}: only ratios 0, 4 and 128 exist", i, describe_json(v)));
         c.compress_ratios.push_back(0);
       } else {
         c.compress_ratios.push_back(int(v.get<int64_t>()));
@@ -327,8 +328,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
   if (!in) fail("cannot open config {}", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  const std::string text = ss.str();
+  std::vector<std::string> duplicates;
+  json j = parse_json_checked(text.data(), text.data() + text.size(), &duplicates);
   if (j.is_discarded()) fail("{}: not valid JSON", path);
+  if (!duplicates.empty()) fail("{}: key '{}' appears more than once in one object", path, duplicates.front());
   return from_json(j, path);
 }
 
