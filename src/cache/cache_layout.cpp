@@ -30,11 +30,12 @@ CacheLayout CacheLayout::from_config(const ModelConfig& c, CacheFormat format) {
     const uint64_t hd = uint64_t(c.head_dim), ci = uint64_t(c.index_head_dim);
     if (s.compress_ratio == 4) {
       ++n_csa;
-      // attention compressor: 8 slots x 2·D_c, kv + score; indexer compressor likewise with c_I.
-      l.state_bytes_per_sequence += 8 * 2 * hd * 4 * 2 + 8 * 2 * ci * 4 * 2;
+      // attention compressor: ring x 2·D_c fp32, kv + gate; indexer compressor likewise with c_I.
+      const uint64_t ring = uint64_t(compressor_ring_tokens(4));
+      l.state_bytes_per_sequence += ring * 2 * hd * 4 * 2 + ring * 2 * ci * 4 * 2;
     } else if (s.compress_ratio == 128) {
       ++n_hca;
-      l.state_bytes_per_sequence += 128 * hd * 4 * 2;
+      l.state_bytes_per_sequence += uint64_t(compressor_ring_tokens(128)) * hd * 4 * 2;
     }
   }
   const uint64_t kv = kv_vector_bytes(c, format);

@@ -22,6 +22,16 @@ namespace dsv4 {
 inline constexpr int64_t kCacheBlockTokens = 128;
 inline constexpr int64_t kWindowBlocksPerSequence = 3;  // see CacheManager
 
+// Compressor partial state: a ring of the per-token kv/gate projections, position p in slot
+// p mod compressor_ring_tokens(ratio). The reference keeps coff·c tokens (8 for ratio 4: the
+// previous window's and the current one's; 128 for ratio 128); the ring keeps
+// kCompressorRollbackTokens more so that a call of up to kCompressorRollbackTokens + 1 tokens
+// (a speculative verify) can be rolled back to any of its positions without a snapshot.
+inline constexpr int64_t kCompressorRollbackTokens = 8;
+inline constexpr int64_t compressor_ring_tokens(int ratio) {
+  return (ratio == 4 ? 8 : int64_t(ratio)) + kCompressorRollbackTokens;
+}
+
 // Element storage of cached vectors.
 enum class CacheFormat : uint8_t {
   Reference,  // bf16 K=V vectors and indexer keys (the CPU reference backend)

@@ -3,12 +3,11 @@
 #include <cmath>
 #include <vector>
 
+#include "model/attention_parts.h"
 #include "model/compressor.h"
 #include "model/indexer.h"
 
 namespace dsv4 {
-
-namespace {
 
 // qr = RMSNorm(x·wq_aᵀ; q_norm); q = qr·wq_bᵀ, per-head unweighted RMSNorm, RoPE on the last dims.
 void query_path(const ForwardContext& ctx, const AttentionParams& p, const float* x, int64_t S,
@@ -37,7 +36,20 @@ Floats window_kv(const ForwardContext& ctx, const AttentionParams& p, const floa
   return kv;
 }
 
-}  // namespace
+Floats attention_output(const ForwardContext& ctx, const AttentionParams& p, Floats& o, int64_t S,
+                        const int64_t* positions) {
+  const ModelConfig& cfg = ctx.config;
+  const int64_t H = cfg.num_heads, D = cfg.head_dim;
+  ctx.ops.rope(o.data(), S, H, H * D, D, D - p.rope.rope_dim(), positions, p.rope, /*inverse=*/true);
+  // Grouped low-rank output: group g (heads g·H/G …) through rows g·o_lora … of wo_a, then wo_b.
+  const int64_t G = cfg.o_groups, gin = (H / G) * D, orank = cfg.o_lora_rank;
+  Floats z(size_t(S * G * orank));
+  for (int64_t g = 0; g < G; ++g)
+    ctx.ops.linear(o.data() + g * gin, S, H * D, p.w->wo_a, g * orank, orank, z.data() + g * orank, G * orank);
+  Floats out(size_t(S * cfg.hidden_size));
+  project(ctx, z.data(), S, p.w->wo_b, out.data());
+  return out;
+}
 
 Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, const LayerSpec& spec,
                          std::string_view scope, const float* x, int64_t S, const int64_t* positions) {
@@ -94,17 +106,12 @@ Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, co
   const float scale = float(std::pow(double(D), -0.5));
   ctx.ops.sparse_attention(q.data(), keys.data(), idx.data(), p.sink.data(), S, H, D, S + n_entries, kw, scale,
                            o.data());
-  ctx.ops.rope(o.data(), S, H, H * D, D, D - p.rope.rope_dim(), positions, p.rope, /*inverse=*/true);
-  ctx.record(scope, "attn_core_out", o.data(), {S, H, D});
-
-  // Grouped low-rank output: group g (heads g·H/G …) through rows g·o_lora … of wo_a, then wo_b.
-  const int64_t G = cfg.o_groups, gin = (H / G) * D, orank = cfg.o_lora_rank;
-  Floats z(size_t(S * G * orank));
-  for (int64_t g = 0; g < G; ++g)
-    ctx.ops.linear(o.data() + g * gin, S, H * D, p.w->wo_a, g * orank, orank, z.data() + g * orank, G * orank);
-  Floats out(size_t(S * cfg.hidden_size));
-  project(ctx, z.data(), S, p.w->wo_b, out.data());
-  return out;
+  if (ctx.recording()) {  // attn_core_out is recorded after the inverse RoPE
+    Floats derotated = o;
+    ctx.ops.rope(derotated.data(), S, H, H * D, D, D - p.rope.rope_dim(), positions, p.rope, /*inverse=*/true);
+    ctx.record(scope, "attn_core_out", derotated.data(), {S, H, D});
+  }
+  return attention_output(ctx, p, o, S, positions);
 }
 
 }  // namespace dsv4

@@ -37,10 +37,17 @@ void hyper_connected(const ForwardContext& ctx, const HcParams& hcp, const Float
 
 void block_forward(const ForwardContext& ctx, const BlockParams& b, Floats& X, int64_t S, const int64_t* positions,
                    const int64_t* token_ids) {
+  block_forward_with(ctx, b, X, S, token_ids, [&](const float* x) {
+    return attention_prefill(ctx, b.attn, *b.spec, b.scope, x, S, positions);
+  });
+}
+
+void block_forward_with(const ForwardContext& ctx, const BlockParams& b, Floats& X, int64_t S,
+                        const int64_t* token_ids, const AttentionFn& attention) {
   const ModelConfig& cfg = ctx.config;
   const int64_t d = cfg.hidden_size;
   hyper_connected(ctx, b.hc_attn, b.attn_norm, X, S, [&](const float* x) {
-    Floats a = attention_prefill(ctx, b.attn, *b.spec, b.scope, x, S, positions);
+    Floats a = attention(x);
     ctx.record(b.scope, "attn_out", a.data(), {S, d});
     return a;
   });

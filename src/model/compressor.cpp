@@ -17,18 +17,24 @@ Floats compress_prefill(const ForwardContext& ctx, const CompressorParams& p, Co
   ctx.ops.linear(x, used, p.wkv.in, p.wkv, 0, width, kv.data(), width);
   ctx.ops.linear(x, used, p.wgate.in, p.wgate, 0, width, gate.data(), width);
   ctx.ops.compress_pool(kv.data(), gate.data(), p.ape.data(), used, p.ratio, p.dim, overlap, E.data());
-  ctx.ops.rms_norm(E.data(), entries, p.dim, p.dim, p.norm.data(), float(ctx.config.rms_norm_eps), E.data());
+  finish_entries(ctx, p, role, rope, E.data(), 0, entries);
+  return E;
+}
+
+void finish_entries(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role,
+                    const RopeFrequencies& rope, float* E, int64_t w0, int64_t entries) {
+  if (entries == 0) return;
+  ctx.ops.rms_norm(E, entries, p.dim, p.dim, p.norm.data(), float(ctx.config.rms_norm_eps), E);
   std::vector<int64_t> first_pos(static_cast<size_t>(entries));
-  for (int64_t w = 0; w < entries; ++w) first_pos[size_t(w)] = w * p.ratio;
+  for (int64_t w = 0; w < entries; ++w) first_pos[size_t(w)] = (w0 + w) * p.ratio;
   const int64_t rd = rope.rope_dim();
-  ctx.ops.rope(E.data(), entries, 1, p.dim, p.dim, p.dim - rd, first_pos.data(), rope, false);
+  ctx.ops.rope(E, entries, 1, p.dim, p.dim, p.dim - rd, first_pos.data(), rope, false);
   if (ctx.official()) {
     if (role == CompressorRole::Attention)
-      ctx.ops.fake_quant_fp8(E.data(), entries, p.dim, 0, p.dim - rd, 64, /*bf16_out=*/true);
+      ctx.ops.fake_quant_fp8(E, entries, p.dim, 0, p.dim - rd, 64, /*bf16_out=*/true);
     else
-      ctx.ops.hadamard_fp4(E.data(), entries, p.dim);
+      ctx.ops.hadamard_fp4(E, entries, p.dim);
   }
-  return E;
 }
 
 }  // namespace dsv4

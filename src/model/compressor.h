@@ -14,4 +14,9 @@ enum class CompressorRole { Attention, Indexer };
 Floats compress_prefill(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role,
                         const RopeFrequencies& rope, const float* x, int64_t S);
 
+// Post-processing of pooled entries w0 .. w0+entries-1 in place (E [entries, D_c]): RMSNorm,
+// RoPE at w·ratio, the role's quantization point under official numerics.
+void finish_entries(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role,
+                    const RopeFrequencies& rope, float* E, int64_t w0, int64_t entries);
+
 }  // namespace dsv4

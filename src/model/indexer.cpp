@@ -7,6 +7,19 @@
 
 namespace dsv4 {
 
+void indexer_query(const ForwardContext& ctx, const IndexerParams& p, const RopeFrequencies& rope, const float* qr,
+                   const float* x, int64_t S, const int64_t* positions, Floats& q, Floats& wts) {
+  const int64_t nh = ctx.config.index_n_heads, hd = ctx.config.index_head_dim;
+  q.assign(size_t(S * nh * hd), 0.0f);
+  project(ctx, qr, S, p.w->wq_b, q.data());
+  ctx.ops.rope(q.data(), S, nh, nh * hd, hd, hd - rope.rope_dim(), positions, rope, false);
+  if (ctx.official()) ctx.ops.hadamard_fp4(q.data(), S * nh, hd);
+  wts.assign(size_t(S * nh), 0.0f);
+  ctx.ops.linear(x, S, p.weights_proj.in, p.weights_proj, 0, nh, wts.data(), nh);
+  const float wscale = float(std::pow(double(hd), -0.5) * std::pow(double(nh), -0.5));
+  for (float& v : wts) v *= wscale;
+}
+
 IndexerSelection indexer_prefill(const ForwardContext& ctx, const IndexerParams& p, const RopeFrequencies& rope,
                                  std::string_view scope, const float* qr, const float* x, int64_t S,
                                  const int64_t* positions) {
@@ -21,15 +34,8 @@ IndexerSelection indexer_prefill(const ForwardContext& ctx, const IndexerParams&
   out.sel.assign(size_t(S * out.k), -1);
   if (entries == 0) return out;
 
-  Floats q(size_t(S * nh * hd));
-  project(ctx, qr, S, p.w->wq_b, q.data());
-  ctx.ops.rope(q.data(), S, nh, nh * hd, hd, hd - rope.rope_dim(), positions, rope, false);
-  if (ctx.official()) ctx.ops.hadamard_fp4(q.data(), S * nh, hd);
-
-  Floats wts(size_t(S * nh));
-  ctx.ops.linear(x, S, p.weights_proj.in, p.weights_proj, 0, nh, wts.data(), nh);
-  const float wscale = float(std::pow(double(hd), -0.5) * std::pow(double(nh), -0.5));
-  for (float& v : wts) v *= wscale;
+  Floats q, wts;
+  indexer_query(ctx, p, rope, qr, x, S, positions, q, wts);
 
   Floats score(size_t(S * entries));
   ctx.ops.indexer_scores(q.data(), wts.data(), keys.data(), S, nh, hd, entries, positions, 4, score.data());

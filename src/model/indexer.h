@@ -21,4 +21,9 @@ IndexerSelection indexer_prefill(const ForwardContext& ctx, const IndexerParams&
                                  std::string_view scope, const float* qr, const float* x, int64_t S,
                                  const int64_t* positions);
 
+// The query side (§7.4): qI [S, n_I, c_I] (RoPE, official: Hadamard + FP4) and the head weights
+// wts [S, n_I] (scaled by c_I^-1/2 · n_I^-1/2).
+void indexer_query(const ForwardContext& ctx, const IndexerParams& p, const RopeFrequencies& rope, const float* qr,
+                   const float* x, int64_t S, const int64_t* positions, Floats& q, Floats& wts);
+
 }  // namespace dsv4

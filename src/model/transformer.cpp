@@ -82,6 +82,25 @@ PrefillResult Transformer::prefill(const std::vector<int64_t>& ids, const Forwar
   return r;
 }
 
+Floats Transformer::mtp_input(const ForwardContext& ctx, const float* streams, const int64_t* next_ids,
+                              int64_t T) const {
+  const int64_t d = config_.hidden_size, n = config_.hc_mult;
+  const MTPWeights& m = weights_.mtp.front();
+  const float eps = float(config_.rms_norm_eps);
+  const std::vector<int64_t> ids(next_ids, next_ids + T);
+  Floats e = embed(ctx, ids, 0, T);
+  ctx.ops.rms_norm(e.data(), T, d, d, mtp_enorm_.data(), eps, e.data());
+  Floats h(streams, streams + T * n * d);
+  ctx.ops.rms_norm(h.data(), T * n, d, d, mtp_hnorm_.data(), eps, h.data());
+  Floats ep(size_t(T * d)), X(size_t(T * n * d));
+  project(ctx, e.data(), T, m.e_proj, ep.data());
+  project(ctx, h.data(), T * n, m.h_proj, X.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < d; ++c) X[size_t((t * n + j) * d + c)] += ep[size_t(t * d + c)];
+  return X;
+}
+
 Floats Transformer::mtp_logits(const Floats& streams, const std::vector<int64_t>& ids,
                                const ForwardOptions& options) const {
   if (!has_mtp_) fail("mtp: the model has no MTP block");
@@ -90,20 +109,8 @@ Floats Transformer::mtp_logits(const Floats& streams, const std::vector<int64_t>
   if (int64_t(streams.size()) != S * n * d) fail("mtp: {} stream values for {} tokens", streams.size(), S);
   const int64_t T = S - 1;
   if (T <= 0) return {};
-  const MTPWeights& m = weights_.mtp.front();
-  const float eps = float(config_.rms_norm_eps);
   ctx.record("mtp", "main_hidden_streams_last_layer", streams.data(), {S, n, d});
-
-  Floats e = embed(ctx, ids, 1, T);
-  ctx.ops.rms_norm(e.data(), T, d, d, mtp_enorm_.data(), eps, e.data());
-  Floats h(streams.begin(), streams.begin() + T * n * d);
-  ctx.ops.rms_norm(h.data(), T * n, d, d, mtp_hnorm_.data(), eps, h.data());
-  Floats ep(size_t(T * d)), X(size_t(T * n * d));
-  project(ctx, e.data(), T, m.e_proj, ep.data());
-  project(ctx, h.data(), T * n, m.h_proj, X.data());
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t c = 0; c < d; ++c) X[size_t((t * n + j) * d + c)] += ep[size_t(t * d + c)];
+  Floats X = mtp_input(ctx, streams.data(), ids.data() + 1, T);
 
   std::vector<int64_t> positions(static_cast<size_t>(T));
   std::iota(positions.begin(), positions.end(), 0);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/kv_cache.h"
 #include "core/safetensors.h"
 #include "model/block_params.h"
 
@@ -23,6 +24,36 @@ struct PrefillResult {
   int64_t tokens = 0;
   Floats logits;   // [S, vocab] fp32, row t predicts token t+1
   Floats streams;  // [S, n, d] final residual streams before hc_head (the MTP's input)
+};
+
+// One sequence's part of a cached, chunked forward call: tokens ids at positions start ..
+// start+ids.size()-1. The cache must already hold room for start + ids.size() tokens
+// (CacheManager::admit / extend) and everything before `start`.
+struct Segment {
+  SequenceId seq = 0;
+  int64_t start = 0;
+  std::vector<int64_t> ids;
+  bool all_logits = true;  // false: only the last token's logits
+};
+
+// The MTP's part of a call: at positions start .. start+S-1 the main model's final streams
+// (or the MTP's own output streams, for further draft steps) and the next token of each position.
+struct MtpSegment {
+  SequenceId seq = 0;
+  int64_t start = 0;
+  Floats streams;                 // [S, n, d]
+  std::vector<int64_t> next_ids;  // [S]
+};
+
+struct BatchResult {
+  Floats logits;                     // rows in segment order (all tokens, or the last per segment)
+  std::vector<int64_t> logit_row;    // per segment: first row of its logits
+  std::vector<int64_t> logit_rows;   // per segment: how many rows
+  Floats streams;                    // [T, n, d] final streams before hc_head, all tokens in order
+  std::vector<int64_t> token_row;    // per segment: first token row in `streams`
+  const float* logits_of(size_t segment, int64_t row, int64_t vocab) const {
+    return logits.data() + (logit_row[segment] + row) * vocab;
+  }
 };
 
 class Transformer {
@@ -41,9 +72,20 @@ class Transformer {
   // returns logits [S-1, vocab] (row t predicts token t+2).
   Floats mtp_logits(const Floats& streams, const std::vector<int64_t>& ids, const ForwardOptions& options = {}) const;
 
+  // Cached, chunked forward of a batch of segments (distinct sequences): token-wise work on the
+  // concatenated tokens, attention per segment against its sequence's cache, which the call
+  // updates (window K=V, compressor state, compressed entries, indexer keys).
+  BatchResult forward(const std::vector<Segment>& segments, KvCache& cache, const ForwardOptions& options = {}) const;
+  // The MTP block over the cache (its window lives in the window pool as layer num_layers).
+  // Logits of every token; streams = the MTP's output streams before its hc_head.
+  BatchResult mtp_forward(const std::vector<MtpSegment>& segments, KvCache& cache,
+                          const ForwardOptions& options = {}) const;
+  bool has_mtp() const { return has_mtp_; }
+
  private:
   ForwardContext context(const ForwardOptions& options) const;
   Floats embed(const ForwardContext& ctx, const std::vector<int64_t>& ids, size_t first, int64_t count) const;
+  Floats mtp_input(const ForwardContext& ctx, const float* streams, const int64_t* next_ids, int64_t T) const;
   Floats head_logits(const ForwardContext& ctx, const Floats& X, int64_t S, const HcParams& hc, const Floats& norm,
                      std::string_view scope) const;
 
