@@ -47,24 +47,24 @@ HostKvCache::HostKvCache(const ModelConfig& config, const CacheManager& manager,
   const CachePoolSpec* wp = layout.pool("window");
   if (wp == nullptr || wp->layers != window_layers_)
     fail("cache: the layout's window pool has {} layers, the config {}", wp ? wp->layers : 0, window_layers_);
-  window_.assign(size_t(manager.pool(0).capacity()) * size_t(window_layers_ * kCacheBlockTokens * D_), 0.0f);
+  window_.allocate(size_t(manager.pool(0).capacity()) * size_t(window_layers_ * kCacheBlockTokens * D_));
   if (csa_layers_ > 0) {
     csa_pool_ = pool_index(layout, "csa");
     if (csa_pool_ == size_t(-1) || layout.pools[csa_pool_].layers != csa_layers_) fail("cache: layout/config csa mismatch");
     const size_t blocks = size_t(manager.pool(csa_pool_).capacity());
-    csa_kv_.assign(blocks * size_t(csa_layers_ * kEntriesPerCsaBlock * D_), 0.0f);
-    csa_keys_.assign(blocks * size_t(csa_layers_ * kEntriesPerCsaBlock * Di_), 0.0f);
+    csa_kv_.allocate(blocks * size_t(csa_layers_ * kEntriesPerCsaBlock * D_));
+    csa_keys_.allocate(blocks * size_t(csa_layers_ * kEntriesPerCsaBlock * Di_));
   }
   if (hca_layers_ > 0) {
     hca_pool_ = pool_index(layout, "hca");
     if (hca_pool_ == size_t(-1) || layout.pools[hca_pool_].layers != hca_layers_) fail("cache: layout/config hca mismatch");
-    hca_kv_.assign(size_t(manager.pool(hca_pool_).capacity()) * size_t(hca_layers_ * D_), 0.0f);
+    hca_kv_.allocate(size_t(manager.pool(hca_pool_).capacity()) * size_t(hca_layers_ * D_));
   }
-  state_.assign(size_t(max_sequences) * size_t(state_floats_), 0.0f);
+  state_.allocate(size_t(max_sequences) * size_t(state_floats_));
 }
 
 uint64_t HostKvCache::host_bytes() const {
-  return 4 * uint64_t(window_.size() + csa_kv_.size() + csa_keys_.size() + hca_kv_.size() + state_.size());
+  return 4 * uint64_t(window_.size + csa_kv_.size + csa_keys_.size + hca_kv_.size + state_.size);
 }
 
 const HostKvCache::LayerSlots& HostKvCache::layer_slots(int layer) const {
@@ -90,7 +90,7 @@ void HostKvCache::read_window(SequenceId seq, int layer, int64_t pos0, int64_t n
     if (off < 0)
       fail("cache: sequence {} layer {}: window position {} has slid out of the kept window blocks", seq, layer,
            pos0 + i);
-    std::memcpy(out + i * D_, window_.data() + off, size_t(D_) * 4);
+    std::memcpy(out + i * D_, window_.data.get() + off, size_t(D_) * 4);
   }
 }
 
@@ -99,14 +99,14 @@ void HostKvCache::write_window(SequenceId seq, int layer, int64_t pos0, int64_t 
   const SequenceBlocks& b = manager_.blocks(seq);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t off = window_offset(b, layer, pos0 + i, seq);
-    if (off >= 0) std::memcpy(window_.data() + off, kv + i * D_, size_t(D_) * 4);
+    if (off >= 0) std::memcpy(window_.data.get() + off, kv + i * D_, size_t(D_) * 4);
   }
 }
 
-std::vector<float>& HostKvCache::entry_array(const LayerSlots& l, CacheRole role) {
+HostKvCache::Array& HostKvCache::entry_array(const LayerSlots& l, CacheRole role) {
   return l.ratio == 128 ? hca_kv_ : role == CacheRole::Indexer ? csa_keys_ : csa_kv_;
 }
-const std::vector<float>& HostKvCache::entry_array(const LayerSlots& l, CacheRole role) const {
+const HostKvCache::Array& HostKvCache::entry_array(const LayerSlots& l, CacheRole role) const {
   return l.ratio == 128 ? hca_kv_ : role == CacheRole::Indexer ? csa_keys_ : csa_kv_;
 }
 
@@ -129,25 +129,25 @@ void HostKvCache::read_entries(SequenceId seq, int layer, CacheRole role, int64_
   const LayerSlots& l = layer_slots(layer);
   const SequenceBlocks& b = manager_.blocks(seq);
   const int64_t dim = role == CacheRole::Indexer ? Di_ : D_;
-  const std::vector<float>& a = entry_array(l, role);
+  const float* a = entry_array(l, role).data.get();
   for (int64_t i = 0; i < n; ++i)
-    std::memcpy(out + i * dim, a.data() + entry_offset(b, l, role, w0 + i, seq, layer), size_t(dim) * 4);
+    std::memcpy(out + i * dim, a + entry_offset(b, l, role, w0 + i, seq, layer), size_t(dim) * 4);
 }
 
 void HostKvCache::write_entries(SequenceId seq, int layer, CacheRole role, int64_t w0, int64_t n, const float* e) {
   const LayerSlots& l = layer_slots(layer);
   const SequenceBlocks& b = manager_.blocks(seq);
   const int64_t dim = role == CacheRole::Indexer ? Di_ : D_;
-  std::vector<float>& a = entry_array(l, role);
+  float* a = entry_array(l, role).data.get();
   for (int64_t i = 0; i < n; ++i)
-    std::memcpy(a.data() + entry_offset(b, l, role, w0 + i, seq, layer), e + i * dim, size_t(dim) * 4);
+    std::memcpy(a + entry_offset(b, l, role, w0 + i, seq, layer), e + i * dim, size_t(dim) * 4);
 }
 
 int64_t HostKvCache::state_offset(const SequenceBlocks& b, const LayerSlots& l, CacheRole role, int layer) const {
   const int r = role == CacheRole::Indexer ? 1 : 0;
   if (l.state_offset[r] < 0) fail("cache: layer {} has no {} compressor", layer, r ? "indexer" : "attention");
-  if (b.state_slot < 0 || int64_t(b.state_slot) * state_floats_ >= int64_t(state_.size()))
-    fail("cache: state slot {} outside the {} allocated", b.state_slot, state_floats_ ? state_.size() / size_t(state_floats_) : 0);
+  if (b.state_slot < 0 || int64_t(b.state_slot) * state_floats_ >= int64_t(state_.size))
+    fail("cache: state slot {} outside the {} allocated", b.state_slot, state_floats_ ? state_.size / size_t(state_floats_) : 0);
   return int64_t(b.state_slot) * state_floats_ + l.state_offset[r];
 }
 
@@ -159,8 +159,8 @@ void HostKvCache::read_compressor(SequenceId seq, int layer, CacheRole role, int
   for (int64_t i = 0; i < n; ++i) {
     if (pos0 + i < 0) fail("cache: compressor position {} is negative", pos0 + i);
     const int64_t slot = (pos0 + i) % ring;
-    std::memcpy(kv + i * width, state_.data() + base + slot * width, size_t(width) * 4);
-    std::memcpy(gate + i * width, state_.data() + base + (ring + slot) * width, size_t(width) * 4);
+    std::memcpy(kv + i * width, state_.data.get() + base + slot * width, size_t(width) * 4);
+    std::memcpy(gate + i * width, state_.data.get() + base + (ring + slot) * width, size_t(width) * 4);
   }
 }
 
@@ -171,8 +171,8 @@ void HostKvCache::write_compressor(SequenceId seq, int layer, CacheRole role, in
   const int64_t width = l.state_width[role == CacheRole::Indexer ? 1 : 0], ring = compressor_ring_tokens(l.ratio);
   for (int64_t i = std::max<int64_t>(0, n - ring); i < n; ++i) {
     const int64_t slot = (pos0 + i) % ring;
-    std::memcpy(state_.data() + base + slot * width, kv + i * width, size_t(width) * 4);
-    std::memcpy(state_.data() + base + (ring + slot) * width, gate + i * width, size_t(width) * 4);
+    std::memcpy(state_.data.get() + base + slot * width, kv + i * width, size_t(width) * 4);
+    std::memcpy(state_.data.get() + base + (ring + slot) * width, gate + i * width, size_t(width) * 4);
   }
 }
 

@@ -1,9 +1,11 @@
 // KvCache in host memory (the CPU backend): one fp32 array per pool indexed by block id, laid
 // out [block][layer of the pool][vector of the block][dim], plus one state slot per sequence.
 // Vectors are stored in fp32 (the reference's bf16/FP8-exact values are representable), so the
-// arrays are larger than the layout's byte counts, which describe the compact formats.
+// arrays are larger than the layout's byte counts, which describe the compact formats; the
+// arrays are reserved, not touched, so host memory grows with what is actually written.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "cache/kv_cache.h"
@@ -39,8 +41,17 @@ class HostKvCache final : public KvCache {
   int64_t window_offset(const SequenceBlocks& b, int layer, int64_t pos, SequenceId seq) const;
   int64_t entry_offset(const SequenceBlocks& b, const LayerSlots& l, CacheRole role, int64_t w, SequenceId seq,
                        int layer) const;
-  std::vector<float>& entry_array(const LayerSlots& l, CacheRole role);
-  const std::vector<float>& entry_array(const LayerSlots& l, CacheRole role) const;
+  // A lazily backed array (pages untouched until written; reads only ever see written vectors).
+  struct Array {
+    std::unique_ptr<float[]> data;
+    size_t size = 0;
+    void allocate(size_t n) {
+      data.reset(new float[n]);
+      size = n;
+    }
+  };
+  Array& entry_array(const LayerSlots& l, CacheRole role);
+  const Array& entry_array(const LayerSlots& l, CacheRole role) const;
   int64_t state_offset(const SequenceBlocks& b, const LayerSlots& l, CacheRole role, int layer) const;
 
   const ModelConfig& config_;
@@ -50,7 +61,7 @@ class HostKvCache final : public KvCache {
   size_t csa_pool_ = 0, hca_pool_ = 0;
   std::vector<LayerSlots> layers_;
   int64_t state_floats_ = 0;
-  std::vector<float> window_, csa_kv_, csa_keys_, hca_kv_, state_;
+  Array window_, csa_kv_, csa_keys_, hca_kv_, state_;
 };
 
 }  // namespace dsv4

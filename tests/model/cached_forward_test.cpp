@@ -231,3 +231,46 @@ INSTANTIATE_TEST_SUITE_P(Prompts, CachedGolden, ::testing::Values("p0", "p1", "p
 
 }  // namespace
 }  // namespace dsv4::test
+
+namespace dsv4::test {
+namespace {
+
+// The MTP block over its window cache, fed in random chunks, equals the one-shot MTP pass and
+// the reference's mtp_logits.
+TEST(CachedForward, MtpOverTheCacheMatchesOneShotAndReference) {
+  const uint64_t seed = fresh_seed("CachedForward.Mtp");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  GoldenA& g = GoldenA::get();
+  const Transformer& model = g.model();
+  const int64_t V = model.config().vocab_size, nd = model.config().hc_mult * model.config().hidden_size;
+  for (const std::string p : {"p0", "p1"}) {
+    const std::vector<int64_t>& ids = g.prompt(p);
+    const PrefillResult& main = g.prefill(p);
+    const Floats once = model.mtp_logits(main.streams, ids);
+    const int64_t T = int64_t(ids.size()) - 1;
+    HostCache cache(model.config(), kBudget, 2);
+    cache.manager.admit(1, T);
+    Floats got;
+    for (int64_t p0 = 0; p0 < T;) {
+      const int64_t c = std::min<int64_t>(T - p0, p0 == 0 ? 1 + int64_t(rng() % 140) : 1 + int64_t(rng() % 9));
+      MtpSegment m{1, p0, Floats(main.streams.begin() + p0 * nd, main.streams.begin() + (p0 + c) * nd),
+                   std::vector<int64_t>(ids.begin() + p0 + 1, ids.begin() + p0 + c + 1)};
+      const BatchResult r = model.mtp_forward({m}, cache.storage);
+      got.insert(got.end(), r.logits.begin(), r.logits.end());
+      p0 += c;
+    }
+    EXPECT_LE(rel_diff(got, once), 1e-5) << p;
+    const Expected pos = g.tensor("positions_mtp/" + p), want = g.tensor("mtp_logits_fp32/" + p);
+    double max_abs = 0;
+    for (size_t r = 0; r < pos.values.size(); ++r)
+      for (int64_t v = 0; v < V; ++v)
+        max_abs = std::max(max_abs, std::fabs(double(got[size_t(int64_t(pos.values[r]) * V + v)]) -
+                                              double(want.values[r * size_t(V) + size_t(v)])));
+    std::printf("[golden] mtp over the cache %s: max|d| %.3g\n", p.c_str(), max_abs);
+    EXPECT_LE(max_abs, 1e-4) << p;
+  }
+}
+
+}  // namespace
+}  // namespace dsv4::test

@@ -1,0 +1,373 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "runtime/speculative.h"
+
+namespace dsv4 {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+int64_t blocks_for(int64_t tokens) { return (tokens + kCacheBlockTokens - 1) / kCacheBlockTokens; }
+
+int32_t argmax_of(const std::vector<float>& v) {
+  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+}  // namespace
+
+struct Engine::Sequence {
+  uint64_t id = 0;
+  GenerationRequest request;
+  Sampler sampler;
+  TokenCallback on_token;
+  std::vector<int64_t> tokens;   // prompt + generated; the last generated one is not yet in the cache
+  std::vector<int32_t> output;
+  int64_t processed = 0;         // tokens in the cache
+  int64_t reserved_blocks = 0;   // compressed-pool blocks this request may grow to
+  bool finished = false;
+  // MTP: the MTP cache holds positions < mtp_done; mtp_streams are the main model's final
+  // streams of positions mtp_done .. processed-1, waiting for the MTP.
+  int64_t mtp_done = 0;
+  Floats mtp_streams;
+  std::vector<int32_t> drafts;
+  std::vector<std::vector<float>> draft_probs;  // sampled requests: q_i of each draft
+  GenerationResult result;
+  Clock::time_point admitted, first_token;
+
+  Sequence(uint64_t i, GenerationRequest r, std::vector<int32_t> eos, TokenCallback cb)
+      : id(i), request(std::move(r)), sampler(request.params, std::move(eos)), on_token(std::move(cb)) {
+    tokens.assign(request.prompt.begin(), request.prompt.end());
+  }
+  int64_t prompt_len() const { return int64_t(request.prompt.size()); }
+  bool prefilling() const { return processed < prompt_len(); }
+  TokenContext context(std::span<const int32_t> out) const { return TokenContext{request.prompt, out}; }
+};
+
+Engine::Engine(const Transformer& model, EngineOptions options) : model_(model), options_(std::move(options)) {
+  if (options_.draft_tokens < 0 || options_.draft_tokens > 4)
+    fail("engine: draft_tokens must be in [0, 4], got {}", options_.draft_tokens);
+  if (options_.draft_tokens > 0 && !model_.has_mtp() && !options_.drafter) fail("engine: speculative decoding needs the model's MTP block");
+  if (options_.max_tokens_per_step < 1 + options_.draft_tokens)
+    fail("engine: max_tokens_per_step {} is below one decode step ({} tokens)", options_.max_tokens_per_step,
+         1 + options_.draft_tokens);
+  cache_ = std::make_unique<HostCache>(model_.config(), options_.cache_bytes, options_.max_sequences);
+  eos_ids_ = {int32_t(model_.config().eos_token_id)};
+}
+
+Engine::~Engine() = default;
+
+uint64_t Engine::submit(GenerationRequest request, TokenCallback on_token) {
+  request.params.validate();
+  if (request.prompt.empty()) fail("generate: the prompt is empty");
+  const int64_t V = model_.config().vocab_size;
+  for (size_t i = 0; i < request.prompt.size(); ++i)
+    if (request.prompt[i] < 0 || request.prompt[i] >= V)
+      fail("generate: prompt token {} at index {} is outside the vocabulary [0, {})", request.prompt[i], i, V);
+  if (!request.params.stop_strings.empty() && !options_.detokenize)
+    fail("generate: stop strings need a detokenizer (none configured)");
+  auto s = std::make_unique<Sequence>(next_id_++, std::move(request), eos_ids_, std::move(on_token));
+  s->reserved_blocks = blocks_for(s->prompt_len() + s->request.params.max_tokens + options_.draft_tokens + 1);
+  for (size_t p = 1; p < cache_->manager.pool_count(); ++p)
+    if (s->reserved_blocks > cache_->manager.pool(p).capacity())
+      fail("generate: a request of {} prompt + {} new tokens needs {} '{}' cache blocks, the cache has {}",
+           s->prompt_len(), s->request.params.max_tokens, s->reserved_blocks, cache_->manager.pool(p).name(),
+           cache_->manager.pool(p).capacity());
+  const uint64_t id = s->id;
+  waiting_.push_back(std::move(s));
+  return id;
+}
+
+bool Engine::fits(const Sequence& s) const {
+  if (cache_->manager.free_state_slots() == 0) return false;
+  int64_t reserved = s.reserved_blocks;
+  for (const auto& l : live_) reserved += l->reserved_blocks;
+  for (size_t p = 1; p < cache_->manager.pool_count(); ++p)
+    if (reserved > cache_->manager.pool(p).capacity()) return false;
+  return true;
+}
+
+bool Engine::admit_waiting() {
+  bool any = false;
+  while (!waiting_.empty() && fits(*waiting_.front())) {
+    std::unique_ptr<Sequence> s = std::move(waiting_.front());
+    waiting_.pop_front();
+    cache_->manager.admit(SequenceId(s->id), 0);
+    s->admitted = Clock::now();
+    s->result.request = s->id;
+    s->result.prompt_tokens = s->prompt_len();
+    live_.push_back(std::move(s));
+    any = true;
+  }
+  return any;
+}
+
+void Engine::finish(Sequence& s, FinishReason reason) {
+  s.finished = true;
+  s.result.finish = reason;
+  s.result.ids = s.output;
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point first = s.output.empty() ? now : s.first_token;
+  s.result.prompt_seconds = seconds_between(s.admitted, first);
+  s.result.decode_seconds = seconds_between(first, now);
+  s.result.prompt_tokens_per_s = s.result.prompt_seconds > 0 ? double(s.prompt_len()) / s.result.prompt_seconds : 0;
+  const int64_t decoded = int64_t(s.output.size()) - 1;
+  s.result.decode_tokens_per_s = decoded > 0 && s.result.decode_seconds > 0 ? double(decoded) / s.result.decode_seconds : 0;
+}
+
+void Engine::accept_token(Sequence& s, const SampledToken& t) {
+  if (s.output.empty()) s.first_token = Clock::now();
+  s.output.push_back(t.id);
+  s.tokens.push_back(t.id);
+  if (s.request.params.logprobs >= 0) s.result.tokens.push_back(t);
+  if (s.on_token) s.on_token(s.id, t);
+  const SamplingParams& p = s.request.params;
+  if (int(s.output.size()) >= p.min_tokens) {
+    const bool eos = std::find(eos_ids_.begin(), eos_ids_.end(), t.id) != eos_ids_.end();
+    const bool stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), t.id) != p.stop_token_ids.end();
+    if ((eos && !p.ignore_eos) || stop_id) return finish(s, FinishReason::Stop);
+    if (!p.stop_strings.empty()) {
+      const std::string text = options_.detokenize(s.output);
+      for (const std::string& stop : p.stop_strings)
+        if (text.find(stop) != std::string::npos) {
+          s.result.stop = stop;
+          return finish(s, FinishReason::Stop);
+        }
+    }
+  }
+  if (int(s.output.size()) >= p.max_tokens) finish(s, FinishReason::Length);
+}
+
+// MTP drafting for decoding sequences (spec §8.6): step 1 catches the MTP cache up on the main
+// model's streams (positions mtp_done .. T-1, the last one paired with the pending token x_T) and
+// proposes x_{T+1}; steps 2..k feed the MTP's own output streams back.
+void Engine::draft(std::vector<Sequence*>& seqs) {
+  const int64_t V = model_.config().vocab_size;
+  const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
+  std::vector<Floats> own(seqs.size());
+  std::vector<int> want(seqs.size());
+  int kmax = 0;
+  if (options_.drafter) {
+    for (Sequence* s : seqs) {
+      s->drafts.clear();
+      s->draft_probs.clear();
+      const int k = int(std::clamp<int64_t>(s->request.params.max_tokens - int64_t(s->output.size()) - 1, 0,
+                                            options_.draft_tokens));
+      std::vector<int32_t> d = options_.drafter(s->id, s->tokens, k);
+      if (int(d.size()) > k) d.resize(size_t(k));
+      for (int32_t t : d) {
+        if (t < 0 || t >= V) fail("drafter: token {} outside the vocabulary [0, {})", t, V);
+        s->drafts.push_back(t);
+        if (!s->request.params.greedy()) {
+          s->draft_probs.emplace_back(size_t(V), 0.0f);
+          s->draft_probs.back()[size_t(t)] = 1.0f;
+        }
+      }
+    }
+    return;
+  }
+  std::vector<MtpSegment> segs;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    Sequence& s = *seqs[i];
+    s.drafts.clear();
+    s.draft_probs.clear();
+    const int64_t T = s.processed;
+    want[i] = int(std::min<int64_t>(options_.draft_tokens, s.request.params.max_tokens - int64_t(s.output.size()) - 1));
+    want[i] = std::max(want[i], 0);
+    kmax = std::max(kmax, want[i]);
+    MtpSegment m;
+    m.seq = SequenceId(s.id);
+    m.start = s.mtp_done;
+    m.streams = std::move(s.mtp_streams);
+    m.next_ids.assign(s.tokens.begin() + s.mtp_done + 1, s.tokens.begin() + T + 1);
+    s.mtp_streams.clear();
+    s.mtp_done = T;
+    segs.push_back(std::move(m));
+  }
+  for (int step = 0; step < std::max(kmax, 1); ++step) {
+    std::vector<size_t> who;
+    if (step > 0) {
+      segs.clear();
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        if (want[i] <= step) continue;
+        Sequence& s = *seqs[i];
+        MtpSegment m;
+        m.seq = SequenceId(s.id);
+        m.start = s.processed + step - 1;
+        m.streams = std::move(own[i]);
+        m.next_ids = {s.drafts.back()};
+        segs.push_back(std::move(m));
+        who.push_back(i);
+      }
+      if (segs.empty()) break;
+    } else {
+      for (size_t i = 0; i < seqs.size(); ++i) who.push_back(i);
+    }
+    const BatchResult r = model_.mtp_forward(segs, cache_->storage, {options_.numerics, nullptr, options_.ops});
+    for (size_t j = 0; j < who.size(); ++j) {
+      const size_t i = who[j];
+      Sequence& s = *seqs[i];
+      if (want[i] <= step) continue;  // step 0 of a sequence that drafts nothing: catch-up only
+      const int64_t last = r.logit_rows[j] - 1;
+      const std::span<const float> logits(r.logits_of(j, last, V), size_t(V));
+      std::vector<int32_t> ctx_out = s.output;
+      ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.end());
+      std::vector<float> probs;
+      if (s.request.params.greedy()) {
+        apply_penalties(logits, s.request.params, s.context(ctx_out), eos_ids_, probs);
+        s.drafts.push_back(argmax_of(probs));
+      } else {
+        sampling_distribution(logits, s.request.params, s.context(ctx_out), eos_ids_, probs);
+        s.drafts.push_back(sample_from(probs, s.sampler.stream().uniform()));
+        s.draft_probs.push_back(std::move(probs));
+      }
+      const int64_t row = r.token_row[j] + r.logit_rows[j] - 1;
+      own[i].assign(r.streams.begin() + row * nd, r.streams.begin() + (row + 1) * nd);
+    }
+  }
+}
+
+bool Engine::step() {
+  admit_waiting();
+  if (live_.empty()) return !waiting_.empty();
+  const int64_t V = model_.config().vocab_size;
+  const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
+  const bool spec = options_.draft_tokens > 0;
+  const bool mtp = spec && !options_.drafter;
+  const ForwardOptions fwd{options_.numerics, nullptr, options_.ops};
+  CacheManager& mgr = cache_->manager;
+
+  // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks.
+  std::vector<Sequence*> decoding;
+  for (auto& s : live_)
+    if (!s->prefilling()) decoding.push_back(s.get());
+  int64_t budget = options_.max_tokens_per_step;
+  for (Sequence* s : decoding) {
+    mgr.extend(SequenceId(s->id), s->processed + 1 + (spec ? options_.draft_tokens : 0));
+    budget -= 1 + (spec ? options_.draft_tokens : 0);
+  }
+  if (spec && !decoding.empty()) draft(decoding);
+
+  std::vector<Segment> segs;
+  std::vector<Sequence*> owners;
+  for (Sequence* s : decoding) {
+    Segment g{SequenceId(s->id), s->processed, {s->tokens.back()}, spec};
+    g.ids.insert(g.ids.end(), s->drafts.begin(), s->drafts.end());
+    segs.push_back(std::move(g));
+    owners.push_back(s);
+  }
+  for (auto& sp : live_) {
+    Sequence& s = *sp;
+    if (!s.prefilling() || budget <= 0) continue;
+    int64_t chunk = std::min(s.prompt_len() - s.processed, budget);
+    if (s.processed > 0) chunk = std::min(chunk, kCacheBlockTokens);  // the window of its start must stay live
+    mgr.extend(SequenceId(s.id), s.processed + chunk);
+    segs.push_back({SequenceId(s.id), s.processed, std::vector<int64_t>(s.tokens.begin() + s.processed,
+                                                                         s.tokens.begin() + s.processed + chunk),
+                    false});
+    owners.push_back(&s);
+    budget -= chunk;
+  }
+  const BatchResult r = model_.forward(segs, cache_->storage, fwd);
+
+  std::vector<MtpSegment> catch_up;  // MTP over freshly prefilled positions
+  for (size_t i = 0; i < segs.size(); ++i) {
+    Sequence& s = *owners[i];
+    const int64_t S = int64_t(segs[i].ids.size());
+    if (s.prefilling()) {
+      s.processed += S;
+      if (mtp) {
+        s.mtp_streams.insert(s.mtp_streams.end(), r.streams.begin() + r.token_row[i] * nd,
+                             r.streams.begin() + (r.token_row[i] + S) * nd);
+        const int64_t upto = std::min(s.processed, s.prompt_len() - 1);  // positions whose next token is known
+        if (upto > s.mtp_done) {
+          MtpSegment m;
+          m.seq = SequenceId(s.id);
+          m.start = s.mtp_done;
+          const int64_t n = upto - s.mtp_done;
+          m.streams.assign(s.mtp_streams.begin(), s.mtp_streams.begin() + n * nd);
+          s.mtp_streams.erase(s.mtp_streams.begin(), s.mtp_streams.begin() + n * nd);
+          m.next_ids.assign(s.tokens.begin() + s.mtp_done + 1, s.tokens.begin() + upto + 1);
+          s.mtp_done = upto;
+          catch_up.push_back(std::move(m));
+        }
+      }
+      if (s.prefilling()) continue;
+      if (s.request.params.max_tokens == 0) {
+        finish(s, FinishReason::Length);
+        continue;
+      }
+      const std::span<const float> logits(r.logits_of(i, 0, V), size_t(V));
+      accept_token(s, s.sampler.sample(logits, s.context(s.output)));
+      continue;
+    }
+    if (!spec) {
+      s.processed += 1;
+      const std::span<const float> logits(r.logits_of(i, 0, V), size_t(V));
+      accept_token(s, s.sampler.sample(logits, s.context(s.output)));
+      continue;
+    }
+    // Verify the drafts: row j holds the target's logits after the pending token + drafts[0..j).
+    const SamplingParams& p = s.request.params;
+    const size_t k = s.drafts.size();
+    std::vector<std::vector<float>> target(k + 1);
+    for (size_t j = 0; j <= k; ++j) {
+      std::vector<int32_t> ctx_out = s.output;
+      ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.begin() + int64_t(j));
+      const std::span<const float> logits(r.logits_of(i, int64_t(j), V), size_t(V));
+      if (p.greedy())
+        apply_penalties(logits, p, s.context(ctx_out), eos_ids_, target[j]);
+      else
+        sampling_distribution(logits, p, s.context(ctx_out), eos_ids_, target[j]);
+    }
+    const VerifyResult v = p.greedy() ? verify_greedy(target, s.drafts)
+                                      : verify_sampled(target, s.draft_probs, s.drafts, s.sampler.stream());
+    s.result.drafted += int64_t(k);
+    s.result.accepted += v.accepted;
+    // Keep positions T .. T+accepted (the pending token and the accepted drafts); roll back the rest.
+    const int64_t T = s.processed;
+    s.processed = T + v.accepted + 1;
+    mgr.truncate(SequenceId(s.id), s.processed);
+    if (mtp)
+      s.mtp_streams.assign(r.streams.begin() + r.token_row[i] * nd,
+                           r.streams.begin() + (r.token_row[i] + v.accepted + 1) * nd);
+    for (size_t j = 0; j < v.tokens.size() && !s.finished; ++j) {
+      SampledToken t;
+      t.id = v.tokens[j];
+      if (p.logprobs >= 0) raw_logprobs(std::span<const float>(r.logits_of(i, int64_t(j), V), size_t(V)), t.id, p.logprobs, t);
+      accept_token(s, t);
+    }
+  }
+  if (!catch_up.empty()) model_.mtp_forward(catch_up, cache_->storage, fwd);
+
+  for (auto it = live_.begin(); it != live_.end();) {
+    if ((*it)->finished) {
+      mgr.release(SequenceId((*it)->id));
+      done_[(*it)->id] = std::move((*it)->result);
+      it = live_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return true;
+}
+
+std::vector<GenerationResult> Engine::run() {
+  while (!live_.empty() || !waiting_.empty()) step();
+  std::vector<GenerationResult> out;
+  for (auto& [id, r] : done_) out.push_back(std::move(r));
+  done_.clear();
+  return out;
+}
+
+std::vector<GenerationResult> Engine::generate(const std::vector<GenerationRequest>& requests, TokenCallback on_token) {
+  for (const GenerationRequest& r : requests) submit(r, on_token);
+  return run();
+}
+
+}  // namespace dsv4

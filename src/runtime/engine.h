@@ -1,0 +1,102 @@
+// Generation on top of the cached forward: a queue of requests, continuous batching (requests
+// are admitted as cache capacity allows, prefilled in chunks under a per-step token budget,
+// decoded together, released when they finish), sampling, stop conditions, and MTP speculative
+// decoding (spec §8.6; the vLLM scheme): the MTP block drafts k tokens, the main model verifies
+// them in one chunked call, the accepted prefix is kept and the caches roll back for the rest.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cache/host_kv_cache.h"
+#include "model/transformer.h"
+#include "runtime/sampler.h"
+
+namespace dsv4 {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  SamplingParams params;
+};
+
+enum class FinishReason { Stop, Length };
+inline const char* finish_reason_name(FinishReason r) { return r == FinishReason::Stop ? "stop" : "length"; }
+
+struct GenerationResult {
+  uint64_t request = 0;
+  std::vector<int32_t> ids;            // generated tokens (a stop token / EOS that ended it included)
+  std::vector<SampledToken> tokens;    // with logprobs, when the request asked for them
+  FinishReason finish = FinishReason::Length;
+  std::string stop;                    // the stop string that matched, if any
+  int64_t prompt_tokens = 0;
+  double prompt_seconds = 0, decode_seconds = 0;
+  double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
+  int64_t drafted = 0, accepted = 0;   // speculative decoding
+};
+
+// Called for every generated token as soon as it is known.
+using TokenCallback = std::function<void(uint64_t request, const SampledToken& token)>;
+// Token ids -> text, for stop strings (the tokenizer plugs in here).
+using Detokenizer = std::function<std::string(std::span<const int32_t> ids)>;
+
+// An external drafter in place of the MTP (prompt lookup, tests): up to k proposed tokens after
+// `tokens` (prompt + generated so far). Its drafts count as certain (a point-mass draft
+// distribution), which keeps the rejection scheme exact for sampled requests.
+using Drafter = std::function<std::vector<int32_t>(uint64_t request, std::span<const int64_t> tokens, int k)>;
+
+struct EngineOptions {
+  Numerics numerics = Numerics::Exact;
+  Ops* ops = nullptr;                    // null = CPU backend
+  int32_t max_sequences = 8;             // live sequences (cache state slots)
+  uint64_t cache_bytes = 1ull << 30;     // budget for the cache pools (compact formats)
+  int64_t max_tokens_per_step = 512;     // tokens of one forward call (decode first, then prefill chunks)
+  int draft_tokens = 0;                  // MTP drafts per step; 0 = no speculation (1..4)
+  Detokenizer detokenize;                // needed only for requests with stop strings
+  Drafter drafter;                       // with draft_tokens > 0: drafts from here instead of the MTP
+};
+
+class Engine {
+ public:
+  Engine(const Transformer& model, EngineOptions options);
+  ~Engine();
+
+  // Queues a request (validated here: throws dsv4::Error on bad parameters or token ids).
+  uint64_t submit(GenerationRequest request, TokenCallback on_token = {});
+  // One scheduling step: admit, draft, one forward over every live sequence, sample / verify,
+  // finish. Returns false when nothing is queued or live.
+  bool step();
+  // Steps until every submitted request has finished; returns their results in submit order
+  // (and forgets them).
+  std::vector<GenerationResult> run();
+  // submit + run.
+  std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests, TokenCallback on_token = {});
+
+  const HostCache& cache() const { return *cache_; }
+  int64_t live_sequences() const { return int64_t(live_.size()); }
+
+ private:
+  struct Sequence;
+  bool admit_waiting();
+  void draft(std::vector<Sequence*>& seqs);
+  void accept_token(Sequence& s, const SampledToken& t);
+  void finish(Sequence& s, FinishReason reason);
+  bool fits(const Sequence& s) const;
+
+  const Transformer& model_;
+  EngineOptions options_;
+  std::unique_ptr<HostCache> cache_;
+  std::vector<int32_t> eos_ids_;
+  uint64_t next_id_ = 1;
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> live_;
+  std::map<uint64_t, GenerationResult> done_;
+};
+
+}  // namespace dsv4
