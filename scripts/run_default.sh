@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job on the built-in default model (tiny shape, RANDOM weights: its output is noise):
-# validate the checkpoint, then run a short prompt of token ids through the CPU reference forward
-# pass and print the predicted next tokens and the time taken.
+# validate the checkpoint, run a short prompt of token ids through the CPU reference forward pass
+# (next-token logits), then generate from it through the decode cache, without and with MTP
+# speculative decoding (random weights: the MTP's drafts are rarely accepted).
 set -euo pipefail
 DSV4=${1:-build/dsv4}
 MODEL=${2:-build/models/default}
 IDS=${DSV4_RUN_IDS:-0,17,42,1000,7,365,12,99}
+TOKENS=${DSV4_RUN_TOKENS:-32}
 echo "== dsv4 inspect $MODEL (built-in default model: tiny shape, random weights) =="
 "$DSV4" inspect "$MODEL"
 echo
@@ -16,3 +18,9 @@ start=$(date +%s%N)
 end=$(date +%s%N)
 echo "total wall time (load + forward + write): $(( (end - start) / 1000000 )) ms"
 rm -rf "$(dirname "$OUT")"
+echo
+echo "== dsv4 generate $MODEL --ids $IDS --max-tokens $TOKENS --temperature 0 (greedy, random weights) =="
+"$DSV4" generate "$MODEL" --ids "$IDS" --max-tokens "$TOKENS" --temperature 0 --ignore-eos
+echo
+echo "== the same with --speculative mtp --draft-tokens 2 (must print the same tokens) =="
+"$DSV4" generate "$MODEL" --ids "$IDS" --max-tokens "$TOKENS" --temperature 0 --ignore-eos --speculative mtp --draft-tokens 2
