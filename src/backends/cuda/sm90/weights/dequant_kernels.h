@@ -1,0 +1,18 @@
+// The raw kernel launches behind dequant.h (no checks, no Status: nvcc cannot compile core/error.h's
+// fmt in C++20 mode, so the checking launchers live in dequant.cpp and call these).
+// Preconditions (checked by dequant.cpp): 16-byte aligned weight and out, cols % 16 == 0 (FP8) or
+// cols % 32 == 0 (MXFP4), rows * cols / 16 (resp. / 32) < 2^32, rows, cols > 0.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace dsv4::cuda::detail {
+
+cudaError_t launch_fp8_block_dequant(const uint8_t* weight, const uint8_t* scale, uint16_t* out,
+                                     int64_t rows, int64_t cols, bool packed, cudaStream_t stream);
+cudaError_t launch_mxfp4_dequant(const uint8_t* weight, const uint8_t* scale, uint16_t* out,
+                                 int64_t rows, int64_t cols, bool packed, cudaStream_t stream);
+
+}  // namespace dsv4::cuda::detail
