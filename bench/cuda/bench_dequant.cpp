@@ -20,6 +20,7 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/sm90/weights/dequant.h"
 #include "backends/cuda/sm90/weights/dequant_codec.h"
+#include "backends/cuda/sm90/weights/dequant_kernels.h"
 
 namespace {
 
@@ -154,30 +155,56 @@ std::vector<Result> run_case(const Case& c, double copy_gbs, size_t l2_bytes, in
     CUDA_CHECK(cudaMemcpy(ds.back()->p, s.data(), s_bytes, cudaMemcpyHostToDevice));
   }
 
-  std::vector<Result> results;
+  // What is timed: the public launcher (the default kernel variant, both paths), then every kernel
+  // variant directly (dequant_kernels.h), so that a run shows what each choice buys.
+  struct Runner {
+    std::string label;
+    std::function<void(int)> launch;  // set index -> queue one kernel
+  };
+  std::vector<Runner> runners;
+  auto out_of = [&](int i) { return reinterpret_cast<uint16_t*>(dout[size_t(i)]->p); };
   for (DequantPath path : {DequantPath::kPacked, DequantPath::kScalar}) {
-    auto launch = [&](int i) {
-      auto* out = reinterpret_cast<uint16_t*>(dout[size_t(i)]->p);
-      if (c.fp8) {
-        Fp8BlockDequantParams p;
-        p.weight = dq[size_t(i)]->u8();
-        p.scale = ds[size_t(i)]->u8();
-        p.out = out;
-        p.rows = c.rows;
-        p.cols = c.cols;
-        p.path = path;
-        require(dequant_fp8_block_to_bf16(p, nullptr), c.name);
-      } else {
-        Mxfp4DequantParams p;
-        p.weight = dq[size_t(i)]->u8();
-        p.scale = ds[size_t(i)]->u8();
-        p.out = out;
-        p.rows = c.rows;
-        p.cols = c.cols;
-        p.path = path;
-        require(dequant_mxfp4_to_bf16(p, nullptr), c.name);
+    runners.push_back({std::string("default/") + (path == DequantPath::kPacked ? "packed" : "scalar"), [&, path](int i) {
+                         if (c.fp8) {
+                           Fp8BlockDequantParams p;
+                           p.weight = dq[size_t(i)]->u8();
+                           p.scale = ds[size_t(i)]->u8();
+                           p.out = out_of(i);
+                           p.rows = c.rows;
+                           p.cols = c.cols;
+                           p.path = path;
+                           require(dequant_fp8_block_to_bf16(p, nullptr), c.name);
+                         } else {
+                           Mxfp4DequantParams p;
+                           p.weight = dq[size_t(i)]->u8();
+                           p.scale = ds[size_t(i)]->u8();
+                           p.out = out_of(i);
+                           p.rows = c.rows;
+                           p.cols = c.cols;
+                           p.path = path;
+                           require(dequant_mxfp4_to_bf16(p, nullptr), c.name);
+                         }
+                       }});
+  }
+  for (bool packed : {true, false})
+    for (bool staged : {true, false})
+      for (int unroll : {1, 2, 4}) {
+        const detail::KernelVariant v{packed, staged, unroll};
+        const std::string label = std::string(packed ? "packed" : "scalar") + (staged ? "/staged" : "/direct") +
+                                  "/x" + std::to_string(unroll);
+        runners.push_back({label, [&, v](int i) {
+                             const cudaError_t err =
+                                 c.fp8 ? detail::launch_fp8_block_dequant(dq[size_t(i)]->u8(), ds[size_t(i)]->u8(),
+                                                                          out_of(i), c.rows, c.cols, v, nullptr)
+                                       : detail::launch_mxfp4_dequant(dq[size_t(i)]->u8(), ds[size_t(i)]->u8(),
+                                                                      out_of(i), c.rows, c.cols, v, nullptr);
+                             CUDA_CHECK(err);
+                           }});
       }
-    };
+
+  std::vector<Result> results;
+  for (const Runner& runner : runners) {
+    auto launch = runner.launch;
     CUDA_CHECK(cudaMemset(dout[0]->p, 0xA5, out_bytes));
     launch(0);
     CUDA_CHECK(cudaDeviceSynchronize());
@@ -191,7 +218,7 @@ std::vector<Result> run_case(const Case& c, double copy_gbs, size_t l2_bytes, in
     char shape[64];
     std::snprintf(shape, sizeof shape, "[%lld, %lld]", static_cast<long long>(c.rows), static_cast<long long>(c.cols));
     r.shape = shape;
-    r.path = path == DequantPath::kPacked ? "packed" : "scalar";
+    r.path = runner.label;
     r.mb = double(moved) / 1e6;
     r.us = ms * 1e3;
     r.gbs = double(moved) / (ms * 1e-3) / 1e9;
@@ -244,10 +271,10 @@ int main(int argc, char** argv) {
 
   std::printf("\ndequant -> bf16 on %s; copy bandwidth (cudaMemcpy D2D, read+write) %.1f GB/s\n", dev.name.c_str(),
               copy_gbs);
-  std::printf("%-16s %-13s %-16s %-7s %10s %10s %9s %7s\n", "case", "format", "shape", "path", "MB moved", "time us",
+  std::printf("%-15s %-12s %-15s %-19s %9s %9s %8s %7s\n", "case", "format", "shape", "kernel", "MB moved", "time us",
               "GB/s", "of copy");
   for (const Result& r : all)
-    std::printf("%-16s %-13s %-16s %-7s %10.1f %10.1f %9.1f %6.1f%%\n", r.name.c_str(), r.format.c_str(),
+    std::printf("%-15s %-12s %-15s %-19s %9.1f %9.1f %8.1f %6.1f%%\n", r.name.c_str(), r.format.c_str(),
                 r.shape.c_str(), r.path.c_str(), r.mb, r.us, r.gbs, 100.0 * r.frac);
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <vector>
 
 #include "backends/cuda/sm90/weights/dequant_codec.h"
 #include "core/dtype.h"
@@ -103,6 +104,51 @@ TEST(CudaCodec, BytePermMatchesPtxDefinition) {
     }
     ASSERT_EQ(byte_perm(a, b, sel), want);
   }
+}
+
+}  // namespace
+}  // namespace dsv4::cuda
+
+namespace dsv4::cuda {
+namespace {
+
+// Simulates one warp's staging: every position gets the piece that belongs there, every slot is
+// used once, and no quarter-warp phase (8 lanes x 16 bytes) touches a shared-memory bank twice.
+template <int kPieces>
+void check_staging() {
+  const uint32_t slots = 32 * kPieces;
+  std::vector<int> stage(slots, -1);
+  auto bank_group = [](uint32_t slot) { return slot % 8; };  // a 16-byte slot covers 4 of 32 banks
+  for (uint32_t j = 0; j < uint32_t(kPieces); ++j) {
+    for (uint32_t phase = 0; phase < 4; ++phase) {
+      std::vector<bool> used(8, false);
+      for (uint32_t lane = 8 * phase; lane < 8 * phase + 8; ++lane) {
+        const uint32_t slot = stage_slot<kPieces>(lane, j);
+        ASSERT_LT(slot, slots);
+        ASSERT_EQ(stage[slot], -1) << "slot written twice";
+        stage[slot] = int(lane * kPieces + j);  // the position this piece belongs at
+        ASSERT_FALSE(used[bank_group(slot)]) << "write bank conflict, piece " << j << " lane " << lane;
+        used[bank_group(slot)] = true;
+      }
+    }
+  }
+  for (uint32_t j = 0; j < uint32_t(kPieces); ++j) {
+    for (uint32_t phase = 0; phase < 4; ++phase) {
+      std::vector<bool> used(8, false);
+      for (uint32_t lane = 8 * phase; lane < 8 * phase + 8; ++lane) {
+        const uint32_t pos = j * 32 + lane;
+        const uint32_t slot = stage_slot<kPieces>(pos / kPieces, pos % kPieces);
+        EXPECT_EQ(stage[slot], int(pos)) << "store " << j << " lane " << lane;
+        ASSERT_FALSE(used[bank_group(slot)]) << "read bank conflict, store " << j << " lane " << lane;
+        used[bank_group(slot)] = true;
+      }
+    }
+  }
+}
+
+TEST(CudaCodec, WarpStagingIsAConflictFreePermutation) {
+  check_staging<2>();
+  check_staging<4>();
 }
 
 }  // namespace

@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 #include <numeric>
 #include <random>
 
 #include "backends/cuda/sm90/weights/dequant.h"
+#include "backends/cuda/sm90/weights/dequant_kernels.h"
 #include "core/dtype.h"
 #include "cuda/cuda_test_support.h"
 #include "model/weights.h"
@@ -65,7 +70,7 @@ LinearWeight mxfp4_weight(const std::vector<uint8_t>& q, const std::vector<uint8
 // and returns the output.
 template <typename Launch>
 void run_guarded(const std::vector<uint8_t>& q, const std::vector<uint8_t>& s, size_t n_out, uint8_t poison,
-                 Launch launch, std::vector<uint16_t>* result) {
+                 const Launch& launch, std::vector<uint16_t>* result) {
   DeviceBuffer dq(q.size()), ds(s.size()), dout(2 * kGuard + 2 * n_out);
   ASSERT_NE(dq.get(), nullptr);
   ASSERT_NE(ds.get(), nullptr);
@@ -103,26 +108,80 @@ void expect_bitwise(const std::vector<uint16_t>& got, const std::vector<uint16_t
   EXPECT_EQ(bad, 0u) << "mismatching elements out of " << got.size();
 }
 
-void check_fp8(const std::vector<uint8_t>& q, const std::vector<uint8_t>& s, int64_t rows, int64_t cols) {
+// A way to run a kernel: a label and a launch (device weight, device scale, device out) -> Status.
+using Launcher = std::function<Status(const uint8_t*, const uint8_t*, uint16_t*)>;
+using Launchers = std::vector<std::pair<std::string, Launcher>>;
+
+std::string variant_label(const detail::KernelVariant& v) {
+  return std::string(v.packed ? "packed" : "scalar") + (v.staged_stores ? "/staged" : "/direct") + "/x" +
+         std::to_string(v.chunks_per_thread);
+}
+
+std::vector<detail::KernelVariant> all_variants() {
+  std::vector<detail::KernelVariant> out;
+  for (bool packed : {true, false})
+    for (bool staged : {true, false})
+      for (int unroll : {1, 2, 4}) out.push_back(detail::KernelVariant{packed, staged, unroll});
+  return out;
+}
+
+Status from_cuda(cudaError_t err) {
+  return err == cudaSuccess ? Status::ok() : Status::error(cudaGetErrorString(err));
+}
+
+// The public launcher on both paths; with `variants`, also every kernel variant directly.
+Launchers fp8_launchers(int64_t rows, int64_t cols, bool variants) {
+  Launchers l;
+  for (DequantPath path : {DequantPath::kPacked, DequantPath::kScalar})
+    l.emplace_back(std::string("public/") + path_name(path), [=](const uint8_t* q, const uint8_t* s, uint16_t* out) {
+      Fp8BlockDequantParams p;
+      p.weight = q;
+      p.scale = s;
+      p.out = out;
+      p.rows = rows;
+      p.cols = cols;
+      p.path = path;
+      return dequant_fp8_block_to_bf16(p, nullptr);
+    });
+  if (variants)
+    for (const auto& v : all_variants())
+      l.emplace_back(variant_label(v), [=](const uint8_t* q, const uint8_t* s, uint16_t* out) {
+        return from_cuda(detail::launch_fp8_block_dequant(q, s, out, rows, cols, v, nullptr));
+      });
+  return l;
+}
+
+Launchers mxfp4_launchers(int64_t rows, int64_t cols, bool variants) {
+  Launchers l;
+  for (DequantPath path : {DequantPath::kPacked, DequantPath::kScalar})
+    l.emplace_back(std::string("public/") + path_name(path), [=](const uint8_t* q, const uint8_t* s, uint16_t* out) {
+      Mxfp4DequantParams p;
+      p.weight = q;
+      p.scale = s;
+      p.out = out;
+      p.rows = rows;
+      p.cols = cols;
+      p.path = path;
+      return dequant_mxfp4_to_bf16(p, nullptr);
+    });
+  if (variants)
+    for (const auto& v : all_variants())
+      l.emplace_back(variant_label(v), [=](const uint8_t* q, const uint8_t* s, uint16_t* out) {
+        return from_cuda(detail::launch_mxfp4_dequant(q, s, out, rows, cols, v, nullptr));
+      });
+  return l;
+}
+
+void check_fp8(const std::vector<uint8_t>& q, const std::vector<uint8_t>& s, int64_t rows, int64_t cols,
+               bool variants = false) {
   const std::vector<uint16_t> want = cpu_reference(fp8_weight(q, s, rows, cols));
   const int64_t scale_cols = ceil_div(cols, 128);
-  for (DequantPath path : {DequantPath::kPacked, DequantPath::kScalar}) {
+  for (const auto& [label, launch] : fp8_launchers(rows, cols, variants)) {
     for (uint8_t poison : kPoisons) {
-      SCOPED_TRACE(::testing::Message() << "fp8 [" << rows << ", " << cols << "] path " << path_name(path)
-                                        << " poison 0x" << std::hex << int(poison));
+      SCOPED_TRACE(::testing::Message() << "fp8 [" << rows << ", " << cols << "] kernel " << label << " poison 0x"
+                                        << std::hex << int(poison));
       std::vector<uint16_t> got;
-      run_guarded(q, s, size_t(rows * cols), poison,
-                  [&](const uint8_t* dq, const uint8_t* ds, uint16_t* out) {
-                    Fp8BlockDequantParams p;
-                    p.weight = dq;
-                    p.scale = ds;
-                    p.out = out;
-                    p.rows = rows;
-                    p.cols = cols;
-                    p.path = path;
-                    return dequant_fp8_block_to_bf16(p, nullptr);
-                  },
-                  &got);
+      run_guarded(q, s, size_t(rows * cols), poison, launch, &got);
       if (::testing::Test::HasFatalFailure()) return;
       expect_bitwise(got, want, cols, [&](size_t i) {
         const int64_t r = int64_t(i) / cols, c = int64_t(i) % cols;
@@ -134,25 +193,15 @@ void check_fp8(const std::vector<uint8_t>& q, const std::vector<uint8_t>& s, int
   }
 }
 
-void check_mxfp4(const std::vector<uint8_t>& q, const std::vector<uint8_t>& s, int64_t rows, int64_t cols) {
+void check_mxfp4(const std::vector<uint8_t>& q, const std::vector<uint8_t>& s, int64_t rows, int64_t cols,
+                 bool variants = false) {
   const std::vector<uint16_t> want = cpu_reference(mxfp4_weight(q, s, rows, cols));
-  for (DequantPath path : {DequantPath::kPacked, DequantPath::kScalar}) {
+  for (const auto& [label, launch] : mxfp4_launchers(rows, cols, variants)) {
     for (uint8_t poison : kPoisons) {
-      SCOPED_TRACE(::testing::Message() << "mxfp4 [" << rows << ", " << cols << "] path " << path_name(path)
-                                        << " poison 0x" << std::hex << int(poison));
+      SCOPED_TRACE(::testing::Message() << "mxfp4 [" << rows << ", " << cols << "] kernel " << label << " poison 0x"
+                                        << std::hex << int(poison));
       std::vector<uint16_t> got;
-      run_guarded(q, s, size_t(rows * cols), poison,
-                  [&](const uint8_t* dq, const uint8_t* ds, uint16_t* out) {
-                    Mxfp4DequantParams p;
-                    p.weight = dq;
-                    p.scale = ds;
-                    p.out = out;
-                    p.rows = rows;
-                    p.cols = cols;
-                    p.path = path;
-                    return dequant_mxfp4_to_bf16(p, nullptr);
-                  },
-                  &got);
+      run_guarded(q, s, size_t(rows * cols), poison, launch, &got);
       if (::testing::Test::HasFatalFailure()) return;
       expect_bitwise(got, want, cols, [&](size_t i) {
         const int64_t r = int64_t(i) / cols, c = int64_t(i) % cols;
@@ -200,7 +249,7 @@ TEST(CudaDequant, Fp8EveryCodeTimesEveryScaleByte) {
       for (int r = 0; r < 128; ++r)
         std::memcpy(&q[size_t((bi * 128 + r) * cols + bj * 128)], &block[size_t(r * 128)], 128);
     }
-  check_fp8(q, s, rows, cols);
+  check_fp8(q, s, rows, cols, /*variants=*/true);
 }
 
 TEST(CudaDequant, Mxfp4EveryCodeTimesEveryScaleByte) {
@@ -223,7 +272,7 @@ TEST(CudaDequant, Mxfp4EveryCodeTimesEveryScaleByte) {
       for (int m = 0; m < 16; ++m)
         q[size_t(r * (cols / 2) + g * 16 + m)] = uint8_t(codes[size_t(2 * m)] | (codes[size_t(2 * m + 1)] << 4));
     }
-  check_mxfp4(q, s, rows, cols);
+  check_mxfp4(q, s, rows, cols, /*variants=*/true);
 }
 
 // ---- random shapes ----
@@ -239,7 +288,7 @@ TEST(CudaDequant, Fp8RandomShapes) {
   for (auto [rows, cols] : shapes) {
     const auto q = random_bytes(size_t(rows * cols), rng);  // every code, NaNs included
     const auto s = random_scales(size_t(ceil_div(rows, 128) * ceil_div(cols, 128)), rng);
-    check_fp8(q, s, rows, cols);
+    check_fp8(q, s, rows, cols, /*variants=*/rows * cols < 200000);
     if (HasFailure()) return;
   }
 }
@@ -255,7 +304,7 @@ TEST(CudaDequant, Mxfp4RandomShapes) {
   for (auto [rows, cols] : shapes) {
     const auto q = random_bytes(size_t(rows * cols / 2), rng);
     const auto s = random_scales(size_t(rows * (cols / 32)), rng);
-    check_mxfp4(q, s, rows, cols);
+    check_mxfp4(q, s, rows, cols, /*variants=*/rows * cols < 200000);
     if (HasFailure()) return;
   }
 }

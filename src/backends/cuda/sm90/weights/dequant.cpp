@@ -36,6 +36,15 @@ Status check_common(const char* what, const uint8_t* weight, const uint8_t* scal
   return Status::ok();
 }
 
+// The variant the public launchers use (bench/cuda compares the others).
+detail::KernelVariant default_variant(DequantPath path) {
+  detail::KernelVariant v;
+  v.packed = path == DequantPath::kPacked;
+  v.staged_stores = true;
+  v.chunks_per_thread = 2;
+  return v;
+}
+
 Status launched(const char* what, cudaError_t err) {
   if (err != cudaSuccess)
     return Status::error(fmt::format("{}: launch failed: {} ({})", what, cudaGetErrorString(err),
@@ -60,7 +69,7 @@ Status dequant_fp8_block_to_bf16(const Fp8BlockDequantParams& p, cudaStream_t st
   if (p.rows == 0 || p.cols == 0) return Status::ok();
   return launched("dequant_fp8_block_to_bf16",
                   detail::launch_fp8_block_dequant(p.weight, p.scale, p.out, p.rows, p.cols,
-                                                   p.path == DequantPath::kPacked, stream));
+                                                   default_variant(p.path), stream));
 }
 
 Status dequant_mxfp4_to_bf16(const Mxfp4DequantParams& p, cudaStream_t stream) {
@@ -68,7 +77,7 @@ Status dequant_mxfp4_to_bf16(const Mxfp4DequantParams& p, cudaStream_t stream) {
   if (p.rows == 0 || p.cols == 0) return Status::ok();
   return launched("dequant_mxfp4_to_bf16",
                   detail::launch_mxfp4_dequant(p.weight, p.scale, p.out, p.rows, p.cols,
-                                               p.path == DequantPath::kPacked, stream));
+                                               default_variant(p.path), stream));
 }
 
 }  // namespace dsv4::cuda

@@ -1,10 +1,15 @@
 // Dequantization kernels: FP8 block (e4m3 + 128x128 UE8M0) and MXFP4 (e2m1 + 1x32 UE8M0) -> bf16.
 //
-// Memory-bound: each thread loads 16-byte chunks of codes (consecutive threads, consecutive
-// chunks: coalesced), decodes them in registers and writes 16-byte stores. A chunk never straddles
-// a scale group (16 FP8 codes lie inside one 128-wide block; 32 MXFP4 codes are one group), so each
-// chunk needs one scale byte. Every thread issues all its loads before its first decode.
+// Memory-bound. Each thread loads 16-byte chunks of codes (a warp's load instruction reads 512
+// contiguous bytes), all its chunks before decoding the first, and decodes them in registers
+// (dequant_codec.h). A chunk never straddles a scale group (16 FP8 codes lie inside one 128-wide
+// block; 32 MXFP4 codes are one group), so each chunk needs one scale byte. A chunk's output is
+// 32 (FP8) or 64 (MXFP4) contiguous bytes; with staged stores a warp passes its output through
+// shared memory so that each 16-byte store instruction also writes 512 contiguous bytes.
+// Variants (dequant_kernels.h) exist so that the benchmark and the tests can compare them.
 #include <cuda_runtime.h>
+
+#include <type_traits>
 
 #include "backends/cuda/sm90/weights/dequant_codec.h"
 #include "backends/cuda/sm90/weights/dequant_kernels.h"
@@ -13,8 +18,6 @@ namespace dsv4::cuda::detail {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kChunksPerThread = 2;  // independent 16-byte loads in flight per thread
-constexpr uint32_t kChunksPerBlock = kThreads * kChunksPerThread;
 
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) { return __ldcs(p); }
 
@@ -80,99 +83,146 @@ __device__ __forceinline__ void mxfp4_chunk(uint4 q, uint32_t s, uint32_t r[16])
   }
 }
 
+// Shared-memory staging of one warp's output (stage_slot in dequant_codec.h says how).
+template <int kPieces>
+__device__ __forceinline__ void store_warp_staged(uint4* stage, const uint4 (&r)[kPieces], uint4* __restrict__ out,
+                                                  uint32_t warp_first_chunk, uint32_t n_chunks, uint32_t lane) {
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) stage[stage_slot<kPieces>(lane, uint32_t(j))] = r[j];
+  __syncwarp();
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const uint32_t pos = uint32_t(j) * 32 + lane;
+    const uint32_t owner = pos / kPieces, piece = pos % kPieces;
+    if (warp_first_chunk + owner < n_chunks)
+      out[size_t(warp_first_chunk) * kPieces + pos] = stage[stage_slot<kPieces>(owner, piece)];
+  }
+  __syncwarp();
+}
+
+// The work of one thread: kUnroll chunks (all loaded before the first is decoded); chunk k of
+// thread t in block b is b * kThreads * kUnroll + k * kThreads + t, so each load instruction of a
+// warp reads 512 contiguous bytes. Decode(q, scale_byte, r) turns a chunk into kPieces pieces.
+template <int kPieces, bool kStaged, int kUnroll, typename ScaleIndex, typename Decode>
+__device__ __forceinline__ void dequant_chunks(const uint4* __restrict__ weight, const uint8_t* __restrict__ scale,
+                                               uint4* __restrict__ out, uint32_t n_chunks, ScaleIndex scale_index,
+                                               Decode decode) {
+  __shared__ uint4 stage_all[kStaged ? kThreads * kPieces : 1];
+  const uint32_t lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const uint32_t first = blockIdx.x * uint32_t(kThreads * kUnroll) + threadIdx.x;
+  uint4 q[kUnroll];
+  uint32_t s[kUnroll];
+#pragma unroll
+  for (int k = 0; k < kUnroll; ++k) {
+    const uint32_t idx = first + uint32_t(k) * kThreads;
+    q[k] = make_uint4(0, 0, 0, 0);
+    s[k] = 0;
+    if (idx < n_chunks) {
+      q[k] = load_streaming(weight + idx);
+      s[k] = __ldg(scale + scale_index(idx));
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kUnroll; ++k) {
+    const uint32_t idx = first + uint32_t(k) * kThreads;
+    uint4 r[kPieces];
+    decode(q[k], s[k], r);
+    if (kStaged) {
+      store_warp_staged<kPieces>(stage_all + warp * 32 * kPieces, r, out, idx - lane, n_chunks, lane);
+    } else if (idx < n_chunks) {
+#pragma unroll
+      for (int j = 0; j < kPieces; ++j) out[size_t(idx) * kPieces + j] = r[j];
+    }
+  }
+}
+
 // weight: n_chunks 16-byte chunks of e4m3 codes, chunks_per_row = cols / 16 per row;
-// scale [ceil(rows/128), scale_cols]; out: 2 * n_chunks 16-byte chunks of bf16.
-template <bool kPacked>
+// scale [ceil(rows/128), scale_cols]; out: 2 * n_chunks 16-byte pieces of bf16.
+template <bool kPacked, bool kStaged, int kUnroll>
 __global__ void __launch_bounds__(kThreads) fp8_block_dequant_kernel(
     const uint4* __restrict__ weight, const uint8_t* __restrict__ scale, uint4* __restrict__ out,
     uint32_t n_chunks, uint32_t chunks_per_row, uint32_t scale_cols) {
-  const uint32_t first = blockIdx.x * kChunksPerBlock + threadIdx.x;
-  uint4 q[kChunksPerThread];
-  uint32_t s[kChunksPerThread];
-#pragma unroll
-  for (int k = 0; k < kChunksPerThread; ++k) {
-    const uint32_t idx = first + uint32_t(k) * kThreads;
-    if (idx < n_chunks) {
-      q[k] = load_streaming(weight + idx);
-      const uint32_t row = idx / chunks_per_row;
-      const uint32_t col_chunk = idx - row * chunks_per_row;  // 16 columns each; 8 per scale block
-      s[k] = __ldg(scale + size_t(row >> 7) * scale_cols + (col_chunk >> 3));
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < kChunksPerThread; ++k) {
-    const uint32_t idx = first + uint32_t(k) * kThreads;
-    if (idx < n_chunks) {
-      uint4 o0, o1;
-      fp8_chunk<kPacked>(q[k], s[k], &o0, &o1);
-      out[2 * size_t(idx)] = o0;
-      out[2 * size_t(idx) + 1] = o1;
-    }
-  }
+  dequant_chunks<2, kStaged, kUnroll>(
+      weight, scale, out, n_chunks,
+      [=](uint32_t idx) {
+        const uint32_t row = idx / chunks_per_row;
+        const uint32_t col_chunk = idx - row * chunks_per_row;  // 16 columns each; 8 per scale block
+        return size_t(row >> 7) * scale_cols + (col_chunk >> 3);
+      },
+      [](uint4 q, uint32_t s, uint4 (&r)[2]) { fp8_chunk<kPacked>(q, s, &r[0], &r[1]); });
 }
 
 // weight: n_chunks 16-byte chunks of packed e2m1 (32 elements = one scale group each), so chunk i
-// uses scale byte i; out: 4 * n_chunks 16-byte chunks of bf16.
-template <bool kPacked>
+// uses scale byte i; out: 4 * n_chunks 16-byte pieces of bf16.
+template <bool kPacked, bool kStaged, int kUnroll>
 __global__ void __launch_bounds__(kThreads) mxfp4_dequant_kernel(
     const uint4* __restrict__ weight, const uint8_t* __restrict__ scale, uint4* __restrict__ out,
     uint32_t n_chunks) {
-  const uint32_t first = blockIdx.x * kChunksPerBlock + threadIdx.x;
-  uint4 q[kChunksPerThread];
-  uint32_t s[kChunksPerThread];
+  dequant_chunks<4, kStaged, kUnroll>(
+      weight, scale, out, n_chunks, [](uint32_t idx) { return size_t(idx); },
+      [](uint4 q, uint32_t s, uint4 (&r)[4]) {
+        uint32_t w[16];
+        mxfp4_chunk<kPacked>(q, s, w);
 #pragma unroll
-  for (int k = 0; k < kChunksPerThread; ++k) {
-    const uint32_t idx = first + uint32_t(k) * kThreads;
-    if (idx < n_chunks) {
-      q[k] = load_streaming(weight + idx);
-      s[k] = __ldg(scale + idx);
-    }
-  }
-#pragma unroll
-  for (int k = 0; k < kChunksPerThread; ++k) {
-    const uint32_t idx = first + uint32_t(k) * kThreads;
-    if (idx < n_chunks) {
-      uint32_t r[16];
-      mxfp4_chunk<kPacked>(q[k], s[k], r);
-      uint4* o = out + 4 * size_t(idx);
-      o[0] = make_uint4(r[0], r[1], r[2], r[3]);
-      o[1] = make_uint4(r[4], r[5], r[6], r[7]);
-      o[2] = make_uint4(r[8], r[9], r[10], r[11]);
-      o[3] = make_uint4(r[12], r[13], r[14], r[15]);
-    }
-  }
+        for (int j = 0; j < 4; ++j) r[j] = make_uint4(w[4 * j], w[4 * j + 1], w[4 * j + 2], w[4 * j + 3]);
+      });
 }
 
-unsigned blocks_for(uint32_t n_chunks) { return (n_chunks + kChunksPerBlock - 1) / kChunksPerBlock; }
+// Calls f(kernel pointer) for the instantiation that `v` names.
+template <typename KernelOf, typename F>
+cudaError_t with_variant(const KernelVariant& v, F f) {
+  auto by_unroll = [&](auto packed, auto staged) -> cudaError_t {
+    switch (v.chunks_per_thread) {
+      case 1: return f(KernelOf::template get<decltype(packed)::value, decltype(staged)::value, 1>(), 1);
+      case 2: return f(KernelOf::template get<decltype(packed)::value, decltype(staged)::value, 2>(), 2);
+      case 4: return f(KernelOf::template get<decltype(packed)::value, decltype(staged)::value, 4>(), 4);
+      default: return cudaErrorInvalidValue;
+    }
+  };
+  using T = std::true_type;
+  using F_ = std::false_type;
+  if (v.packed) return v.staged_stores ? by_unroll(T{}, T{}) : by_unroll(T{}, F_{});
+  return v.staged_stores ? by_unroll(F_{}, T{}) : by_unroll(F_{}, F_{});
+}
+
+struct Fp8Kernels {
+  template <bool P, bool S, int U>
+  static auto get() { return &fp8_block_dequant_kernel<P, S, U>; }
+};
+struct Mxfp4Kernels {
+  template <bool P, bool S, int U>
+  static auto get() { return &mxfp4_dequant_kernel<P, S, U>; }
+};
+
+unsigned blocks_for(uint32_t n_chunks, int unroll) {
+  const uint32_t per_block = uint32_t(kThreads * unroll);
+  return (n_chunks + per_block - 1) / per_block;
+}
 
 }  // namespace
 
-cudaError_t launch_fp8_block_dequant(const uint8_t* weight, const uint8_t* scale, uint16_t* out,
-                                     int64_t rows, int64_t cols, bool packed, cudaStream_t stream) {
+cudaError_t launch_fp8_block_dequant(const uint8_t* weight, const uint8_t* scale, uint16_t* out, int64_t rows,
+                                     int64_t cols, KernelVariant variant, cudaStream_t stream) {
   const uint32_t chunks_per_row = uint32_t(cols / 16);
   const uint32_t n_chunks = uint32_t(rows * (cols / 16));
   const uint32_t scale_cols = uint32_t((cols + 127) / 128);
   const auto* w = reinterpret_cast<const uint4*>(weight);
   auto* o = reinterpret_cast<uint4*>(out);
-  if (packed)
-    fp8_block_dequant_kernel<true><<<blocks_for(n_chunks), kThreads, 0, stream>>>(w, scale, o, n_chunks,
-                                                                                  chunks_per_row, scale_cols);
-  else
-    fp8_block_dequant_kernel<false><<<blocks_for(n_chunks), kThreads, 0, stream>>>(w, scale, o, n_chunks,
-                                                                                   chunks_per_row, scale_cols);
-  return cudaGetLastError();
+  return with_variant<Fp8Kernels>(variant, [&](auto kernel, int unroll) {
+    kernel<<<blocks_for(n_chunks, unroll), kThreads, 0, stream>>>(w, scale, o, n_chunks, chunks_per_row, scale_cols);
+    return cudaGetLastError();
+  });
 }
 
-cudaError_t launch_mxfp4_dequant(const uint8_t* weight, const uint8_t* scale, uint16_t* out,
-                                 int64_t rows, int64_t cols, bool packed, cudaStream_t stream) {
+cudaError_t launch_mxfp4_dequant(const uint8_t* weight, const uint8_t* scale, uint16_t* out, int64_t rows,
+                                 int64_t cols, KernelVariant variant, cudaStream_t stream) {
   const uint32_t n_chunks = uint32_t(rows * (cols / 32));
   const auto* w = reinterpret_cast<const uint4*>(weight);
   auto* o = reinterpret_cast<uint4*>(out);
-  if (packed)
-    mxfp4_dequant_kernel<true><<<blocks_for(n_chunks), kThreads, 0, stream>>>(w, scale, o, n_chunks);
-  else
-    mxfp4_dequant_kernel<false><<<blocks_for(n_chunks), kThreads, 0, stream>>>(w, scale, o, n_chunks);
-  return cudaGetLastError();
+  return with_variant<Mxfp4Kernels>(variant, [&](auto kernel, int unroll) {
+    kernel<<<blocks_for(n_chunks, unroll), kThreads, 0, stream>>>(w, scale, o, n_chunks);
+    return cudaGetLastError();
+  });
 }
 
 }  // namespace dsv4::cuda::detail

@@ -176,4 +176,18 @@ DSV4_HD void e2m1x8_scaled_bf16x2(uint32_t w, uint32_t scale_x2, uint32_t out[4]
   }
 }
 
+// ---------------------------------------------------------------- warp output staging
+//
+// Lane L of a warp holds kPieces 16-byte output pieces that belong at 16-byte positions
+// L * kPieces + j of the warp's contiguous output (kPieces = 2 for FP8, 4 for MXFP4). They go to
+// shared memory at stage_slot(L, j); store j of lane L then writes position j * 32 + L, read from
+// stage_slot(pos / kPieces, pos % kPieces): each store instruction covers 512 contiguous bytes.
+// The XOR swizzle keeps the 8 lanes of each quarter-warp phase on distinct banks, for the writes
+// and for the reads (checked on the host in tests/cuda/codec_test.cpp).
+template <int kPieces>
+DSV4_HD uint32_t stage_slot(uint32_t lane, uint32_t piece) {
+  static_assert(kPieces == 2 || kPieces == 4, "pieces per lane");
+  return lane * kPieces + (piece ^ ((lane / (8 / kPieces)) % kPieces));
+}
+
 }  // namespace dsv4::cuda
