@@ -12,6 +12,4 @@ namespace dsv4 {
 void block_forward(const ForwardContext& ctx, const BlockParams& b, Floats& X, int64_t S, const int64_t* positions,
                    const int64_t* token_ids);
 
-HcShape hc_shape(const ModelConfig& config);
-
 }  // namespace dsv4
