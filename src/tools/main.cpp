@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
 
   dsv4::tools::add_inspect_command(app);
   dsv4::tools::add_make_model_command(app);
+  dsv4::tools::add_logits_command(app);
 
   try {
     app.parse(argc, argv);
