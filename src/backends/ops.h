@@ -3,6 +3,10 @@
 // (src/model/) is written against this interface only; a backend implements it (CPU: reference
 // loops in src/backends/cpu/; CUDA later with the same entries and device buffers).
 //
+// Today the model allocates its activations as host std::vector<float>; a CUDA backend will need
+// the buffers to come from the backend (an allocation entry, or TensorViews with Device::Cuda)
+// before it can run the same model code — the entries themselves are already device-agnostic.
+//
 // Conventions: shapes in the comments are row-major, last index fastest; S = tokens of the call,
 // H = attention heads, D = head dim (512), n = hc_mult. Buffers never alias unless a comment says
 // so. Ops throw dsv4::Error on invalid arguments.

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "model/attention_parts.h"
 #include "model/compressor.h"
 #include "model/indexer.h"
@@ -55,6 +56,8 @@ Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, co
                          std::string_view scope, const float* x, int64_t S, const int64_t* positions) {
   const ModelConfig& cfg = ctx.config;
   const int64_t H = cfg.num_heads, D = cfg.head_dim, W = cfg.sliding_window;
+  for (int64_t t = 0; t < S; ++t)  // window and compressed keys below are indexed by call position
+    if (positions[t] != t) fail("{}: attention prefill needs positions 0..S-1 (no KV cache yet); got {} at {}", scope, positions[t], t);
   Floats qr, q;
   query_path(ctx, p, x, S, positions, qr, q);
   const Floats kv = window_kv(ctx, p, x, S, positions);

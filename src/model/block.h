@@ -19,6 +19,4 @@ using AttentionFn = std::function<Floats(const float* x)>;
 void block_forward_with(const ForwardContext& ctx, const BlockParams& b, Floats& X, int64_t S,
                         const int64_t* token_ids, const AttentionFn& attention);
 
-HcShape hc_shape(const ModelConfig& config);
-
 }  // namespace dsv4

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "model/block.h"
+#include "model/hyper_connection.h"
 
 namespace dsv4 {
 
@@ -49,8 +50,7 @@ Floats Transformer::embed(const ForwardContext&, const std::vector<int64_t>& ids
 Floats Transformer::head_logits(const ForwardContext& ctx, const Floats& X, int64_t S, const HcParams& hc,
                                 const Floats& norm, std::string_view scope) const {
   const int64_t d = config_.hidden_size, V = config_.vocab_size;
-  Floats y(size_t(S * d));
-  ctx.ops.hc_head(X.data(), S, hc_shape(config_), hc.fn.data(), hc.scale.data(), hc.base.data(), y.data());
+  Floats y = dsv4::hc_head(ctx, hc, X, S);
   ctx.record(scope, "hc_head_out", y.data(), {S, d});
   ctx.ops.rms_norm(y.data(), S, d, d, norm.data(), float(config_.rms_norm_eps), y.data());
   ctx.record(scope, "final_norm_out", y.data(), {S, d});

@@ -46,10 +46,7 @@ class GoldenAPrompt : public ::testing::TestWithParam<const char*> {};
 TEST_P(GoldenAPrompt, PrefillLogits) {
   GoldenA& g = GoldenA::get();
   const std::string p = GetParam();
-  Timer timer;
   const PrefillResult& r = g.prefill(p);
-  std::printf("[golden] prefill %s (%lld tokens): %.2f s\n", p.c_str(), static_cast<long long>(r.tokens),
-              timer.seconds());
   expect_logit_rows(r.logits, g.model().config().vocab_size, g.tensor("positions/" + p),
                     g.tensor("logits_fp32_prefill/" + p), "logits_fp32_prefill/" + p);
 }

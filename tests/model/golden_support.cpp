@@ -1,6 +1,8 @@
 #include "golden_support.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -82,7 +84,11 @@ const PrefillResult& GoldenA::prefill(const std::string& prompt) {
   ForwardOptions opts;
   opts.numerics = Numerics::Exact;
   opts.recorder = &recorders_[prompt];
-  return prefills_[prompt] = model_->prefill(prompts_.at(prompt), opts);
+  const auto start = std::chrono::steady_clock::now();
+  PrefillResult& r = prefills_[prompt] = model_->prefill(prompts_.at(prompt), opts);
+  std::printf("[golden] exact prefill of %s (%lld tokens, recording intermediates): %.2f s\n", prompt.c_str(),
+              static_cast<long long>(r.tokens), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return r;
 }
 
 const MemoryRecorder& GoldenA::recorder(const std::string& prompt) {

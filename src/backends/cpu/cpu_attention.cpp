@@ -76,9 +76,7 @@ void CpuOps::sparse_attention(const float* q, const float* keys, const int32_t* 
       std::fill(o, o + D, 0.0f);
       for (int64_t j = 0; j < kw; ++j) {
         if (ids[j] < 0) continue;
-        const float wgt = p[size_t(j)] / den;
-        const float* v = keys + int64_t(ids[j]) * D;
-        for (int64_t c = 0; c < D; ++c) o[c] += wgt * v[c];
+        cpu::axpy(p[size_t(j)] / den, keys + int64_t(ids[j]) * D, o, D);
       }
     }
   });

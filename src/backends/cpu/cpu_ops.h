@@ -3,6 +3,7 @@
 // cpu_hyper_connection.cpp, cpu_compressor.cpp, cpu_attention.cpp, cpu_moe.cpp).
 #pragma once
 
+#include "backends/cpu/gemm_kernel.h"
 #include "backends/ops.h"
 #include "core/thread_pool.h"
 
@@ -50,10 +51,5 @@ class CpuOps final : public Ops {
   ThreadPool& pool_;
 };
 
-// Small fp32 helpers shared by the CPU kernels.
-namespace cpu {
-// Σ a[i]·b[i] with 8 independent partial sums (vectorisable without reassociation flags).
-float dot(const float* a, const float* b, int64_t n);
-}  // namespace cpu
 
 }  // namespace dsv4
