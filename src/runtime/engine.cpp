@@ -328,6 +328,7 @@ bool Engine::step() {
     const VerifyResult v = p.greedy() ? verify_greedy(target, s.drafts)
                                       : verify_sampled(target, s.draft_probs, s.drafts, s.sampler.stream());
     s.result.drafted += int64_t(k);
+    if (options_.record_drafts) s.result.draft_log.emplace_back(s.processed, s.drafts);
     s.result.accepted += v.accepted;
     // Keep positions T .. T+accepted (the pending token and the accepted drafts); roll back the rest.
     const int64_t T = s.processed;

@@ -39,6 +39,9 @@ struct GenerationResult {
   double prompt_seconds = 0, decode_seconds = 0;
   double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
   int64_t drafted = 0, accepted = 0;   // speculative decoding
+  // With EngineOptions::record_drafts: per verify step, the position T of its first token (the
+  // pending one) and the drafts proposed for positions T+1 ...
+  std::vector<std::pair<int64_t, std::vector<int32_t>>> draft_log;
 };
 
 // Called for every generated token as soon as it is known.
@@ -60,6 +63,7 @@ struct EngineOptions {
   int draft_tokens = 0;                  // MTP drafts per step; 0 = no speculation (1..4)
   Detokenizer detokenize;                // needed only for requests with stop strings
   Drafter drafter;                       // with draft_tokens > 0: drafts from here instead of the MTP
+  bool record_drafts = false;            // fill GenerationResult::draft_log
 };
 
 class Engine {

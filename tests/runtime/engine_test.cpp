@@ -6,6 +6,7 @@
 // per-request seeds, errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -120,6 +121,33 @@ TEST(Engine, SpeculativeGreedyWithOracleDraftsRollsBackExactly) {
                 static_cast<long long>(accepted));
     EXPECT_GT(accepted, 0);
     EXPECT_LT(accepted, drafted);
+  }
+}
+
+// The MTP's first draft of every step pairs the main model's final streams at T-1 with the
+// pending token x_T (spec §8.6): it is the argmax of the one-shot MTP pass over the whole
+// generated text at row T-1.
+TEST(Engine, MtpFirstDraftIsTheOneShotMtpPrediction) {
+  Golden& g = Golden::get();
+  const Transformer& m = *g.model;
+  const int64_t V = m.config().vocab_size;
+  const std::vector<int32_t>& prompt = g.prompts["p0"];
+  for (int k : {1, 3}) {
+    EngineOptions o = options(k);
+    o.record_drafts = true;
+    Engine spec(m, o);
+    const auto r = spec.generate({{prompt, greedy(12)}});
+    std::vector<int64_t> text(prompt.begin(), prompt.end());
+    text.insert(text.end(), r[0].ids.begin(), r[0].ids.end());
+    const PrefillResult main = m.prefill(text);
+    const Floats mtp = m.mtp_logits(main.streams, text);  // row t predicts token t+2
+    ASSERT_FALSE(r[0].draft_log.empty());
+    for (const auto& [T, drafts] : r[0].draft_log) {
+      if (drafts.empty()) continue;
+      const float* row = mtp.data() + (T - 1) * V;
+      const int32_t want = int32_t(std::max_element(row, row + V) - row);
+      EXPECT_EQ(drafts[0], want) << "k=" << k << " T=" << T;
+    }
   }
 }
 
