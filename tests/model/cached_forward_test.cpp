@@ -42,14 +42,14 @@ std::vector<int64_t> random_chunks(std::mt19937_64& rng, int64_t L) {
 
 // Runs `ids` through the cache in the given chunks; returns logits of every position.
 Floats run_chunked(const Transformer& model, HostCache& cache, SequenceId seq, const std::vector<int64_t>& ids,
-                   const std::vector<int64_t>& chunks) {
+                   const std::vector<int64_t>& chunks, const ForwardOptions& opts = {}) {
   const int64_t V = model.config().vocab_size;
   Floats out;
   int64_t p0 = 0;
   for (int64_t c : chunks) {
     if (p0 == 0) cache.manager.admit(seq, c); else cache.manager.extend(seq, p0 + c);
     Segment s{seq, p0, std::vector<int64_t>(ids.begin() + p0, ids.begin() + p0 + c), true};
-    const BatchResult r = model.forward({s}, cache.storage);
+    const BatchResult r = model.forward({s}, cache.storage, opts);
     EXPECT_EQ(int64_t(r.logits.size()), c * V);
     out.insert(out.end(), r.logits.begin(), r.logits.end());
     p0 += c;
@@ -94,6 +94,26 @@ TEST(CachedForward, RandomChunkingsEqualOneShotPrefill) {
     std::printf("[cached] L=%lld chunks %zu: rel %.3g\n", static_cast<long long>(L), chunks.size(), rel);
     EXPECT_LE(rel, 1e-5) << "L=" << L << " chunks: " << chunk_str(chunks);
   }
+}
+
+// Official numerics quantize per token / per vector, so chunking must not change them either.
+TEST(CachedForward, OfficialNumericsChunkedEqualsOneShot) {
+  const uint64_t seed = fresh_seed("CachedForward.Official");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  const Transformer& model = GoldenA::get().model();
+  const int64_t V = model.config().vocab_size;
+  HostCache cache(model.config(), kBudget, 4);
+  ForwardOptions opts;
+  opts.numerics = Numerics::Official;
+  const int64_t L = 130 + int64_t(rng() % 140);
+  std::vector<int64_t> ids(static_cast<size_t>(L));
+  for (auto& t : ids) t = int64_t(rng() % uint64_t(V));
+  const PrefillResult ref = model.prefill(ids, opts);
+  const std::vector<int64_t> chunks = random_chunks(rng, L);
+  const double rel = rel_diff(run_chunked(model, cache, 3, ids, chunks, opts), ref.logits);
+  std::printf("[cached] official L=%lld chunks %zu: rel %.3g\n", static_cast<long long>(L), chunks.size(), rel);
+  EXPECT_LE(rel, 1e-5) << chunk_str(chunks);
 }
 
 TEST(CachedForward, PureDecodeAcrossBoundariesEqualsPrefill) {
