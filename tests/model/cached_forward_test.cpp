@@ -27,7 +27,7 @@ std::vector<int64_t> random_chunks(std::mt19937_64& rng, int64_t L) {
   while (done < L) {
     int64_t c;
     if (done == 0 && rng() % 2 == 0) {
-      c = 1 + int64_t(rng() % uint64_t(L));
+      c = 1 + int64_t(rng() % uint64_t(std::min<int64_t>(L, 300)));
     } else if (rng() % 3 == 0) {
       c = 1 + int64_t(rng() % 128);
     } else {
