@@ -369,6 +369,31 @@ TEST(Engine, QueuesRequestsBeyondCapacityAndReleasesOnFinish) {
   EXPECT_EQ(two.cache().manager.free_state_slots(), 2);
 }
 
+// A cache whose compressed pools hold only a few blocks: long requests wait for capacity
+// instead of failing, and produce what they produce alone.
+TEST(Engine, WaitsForCompressedBlocksWhenTheCacheIsSmall) {
+  const uint64_t seed = test::fresh_seed("Engine.SmallCache");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  Golden& g = Golden::get();
+  const CacheLayout layout = CacheLayout::from_config(g.model->config(), CacheFormat::Reference);
+  uint64_t fixed = 2 * layout.state_bytes_per_sequence, per_block = 0;
+  for (const auto& pool : layout.pools)
+    (pool.name == "window" ? fixed : per_block) += (pool.name == "window" ? 3 * 2 : 1) * pool.bytes_per_block;
+  EngineOptions o = options(0, 96, 2);
+  o.cache_bytes = fixed + 5 * per_block;  // 5 blocks of 128 tokens per compressed pool
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 3; ++i) reqs.push_back({random_prompt(rng, 300 + int64_t(rng() % 150)), greedy(4)});
+  Engine small(*g.model, o);
+  EXPECT_EQ(small.cache().manager.pool(1).capacity(), 5);
+  const auto got = small.generate(reqs);
+  Engine roomy(*g.model, options(0));
+  const auto want = roomy.generate(reqs);
+  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(got[i].ids, want[i].ids) << i;
+  reqs.push_back({random_prompt(rng, 700), greedy(4)});
+  EXPECT_THROW(small.submit(reqs.back()), Error);  // can never fit: a clear error, not a hang
+}
+
 TEST(Engine, BadRequestsAreClearErrors) {
   Golden& g = Golden::get();
   Engine engine(*g.model, options(0));
