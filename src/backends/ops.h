@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/weights.h"
+#include "core/linear_weight.h"
 
 namespace dsv4 {
 
