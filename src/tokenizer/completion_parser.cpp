@@ -106,6 +106,10 @@ bool parse_dsml_block(std::string_view s, std::vector<ToolCall>& calls, std::str
     error = "text after </｜DSML｜tool_calls> inside the block";
     return false;
   }
+  if (parsed.empty()) {  // the encoder never writes an empty block; keep the text rather than lose it
+    error = "a tool-call block without any invoke";
+    return false;
+  }
   for (auto& c : parsed) calls.push_back(std::move(c));
   return true;
 }
