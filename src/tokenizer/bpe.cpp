@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <queue>
 
 #include "core/error.h"
 #include "tokenizer/utf8.h"
@@ -191,7 +190,11 @@ void BpeModel::merge_simple(std::vector<uint32_t>& symbols) const {
 void BpeModel::merge_with_queue(std::vector<uint32_t>& symbols) const {
   const size_t n = symbols.size();
   if (n < 2) return;
-  std::vector<int64_t> prev(n), next(n);
+  thread_local std::vector<int64_t> prev, next;
+  thread_local std::vector<uint8_t> alive;
+  prev.resize(n);
+  next.resize(n);
+  alive.assign(n, 1);
   for (size_t i = 0; i < n; ++i) {
     prev[i] = int64_t(i) - 1;
     next[i] = i + 1 < n ? int64_t(i) + 1 : -1;
@@ -203,17 +206,21 @@ void BpeModel::merge_with_queue(std::vector<uint32_t>& symbols) const {
     uint32_t merged;
     bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
+  thread_local std::vector<Candidate> heap;  // a min-heap on (rank, pos)
+  heap.clear();
   auto push = [&](int64_t i) {
     if (i < 0 || next[static_cast<size_t>(i)] < 0) return;
     const uint32_t l = symbols[static_cast<size_t>(i)], r = symbols[static_cast<size_t>(next[static_cast<size_t>(i)])];
-    if (const MergeSlot* m = find_merge(l, r)) queue.push({m->rank, static_cast<uint32_t>(i), l, r, m->merged});
+    if (const MergeSlot* m = find_merge(l, r)) {
+      heap.push_back({m->rank, static_cast<uint32_t>(i), l, r, m->merged});
+      std::push_heap(heap.begin(), heap.end(), std::greater<>());
+    }
   };
   for (size_t i = 0; i + 1 < n; ++i) push(int64_t(i));
-  std::vector<uint8_t> alive(n, 1);
-  while (!queue.empty()) {
-    const Candidate c = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const Candidate c = heap.back();
+    heap.pop_back();
     const size_t i = c.pos;
     if (!alive[i] || next[i] < 0) continue;
     const auto j = static_cast<size_t>(next[i]);
