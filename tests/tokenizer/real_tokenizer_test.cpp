@@ -2,6 +2,10 @@
 // and the ids of the tokens the chat encoder uses (SOURCE.md §4).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
 #include "tokenizer/tokenizer_test_util.h"
 
 namespace {
@@ -46,6 +50,44 @@ TEST(RealTokenizer, EncoderTokenIds) {
   const auto ids = tok->encode("<｜DSML｜invoke");
   ASSERT_GE(ids.size(), 3u);
   EXPECT_EQ(ids[1], 128825u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(RealTokenizer, ConfigGivesBosAndEos) {
+  ASSERT_NE(dsv4::test::real_tokenizer(), nullptr);
+  const std::string dir = dsv4::test::make_temp_dir("dsv4-tok-config");
+  std::filesystem::copy_file(dsv4::test::real_tokenizer_dir() + "/tokenizer.json", dir + "/tokenizer.json");
+  std::filesystem::copy_file(dsv4::test::shared_dir() + "/tokenizer/deepseek-v4/tokenizer_config.json",
+                             dir + "/tokenizer_config.json");
+  const auto tok = dsv4::tokenizer::Tokenizer::load(dir);
+  EXPECT_EQ(tok.bos_id(), 0u);
+  EXPECT_EQ(tok.eos_id(), 1u);
+  EXPECT_TRUE(tok.is_special(0));
+  EXPECT_FALSE(tok.is_special(128803));  // <｜User｜> is an added token, not special
+}
+
+TEST(RealTokenizer, ConcurrentEncodesAgree) {
+  const auto* tok = dsv4::test::real_tokenizer();
+  ASSERT_NE(tok, nullptr);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 400; ++i)
+    texts.push_back("line " + std::to_string(i) + " 中文 words   and\tmore 🤖 " + std::string(size_t(i % 70), ' ') + "x");
+  std::vector<std::vector<uint32_t>> want;
+  for (const auto& t : texts) want.push_back(tok->encode(t));
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int th = 0; th < 4; ++th)
+    threads.emplace_back([&, th] {
+      for (size_t k = 0; k < texts.size(); ++k) {
+        const size_t i = (k * 7 + size_t(th) * 13) % texts.size();
+        if (tok->encode(texts[i]) != want[i]) ++bad;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 }  // namespace
