@@ -25,6 +25,13 @@ float block_amax(const float* x, size_t n) {
   return amax;
 }
 
+// The e8m0 byte of a block scale; a block holding inf has none (its scale would be inf).
+uint8_t scale_byte(float s, const char* what, size_t b0, size_t len) {
+  const auto code = f32_to_e8m0_exact(s);
+  if (!code) fail("{}: block [{}, {}) holds a non-finite value; it has no power-of-two scale", what, b0, b0 + len);
+  return *code;
+}
+
 }  // namespace
 
 float fp8_block_scale(float amax) {
@@ -42,7 +49,7 @@ void quantize_fp8_blocks(const float* x, size_t n, size_t block, uint8_t* q, uin
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += block, ++bi) {
     const size_t len = std::min(block, n - b0);
     const float s = fp8_block_scale(block_amax(x + b0, len));
-    scales[bi] = *f32_to_e8m0_exact(s);
+    scales[bi] = scale_byte(s, "quantize_fp8_blocks", b0, len);
     for (size_t i = 0; i < len; ++i)
       q[b0 + i] = f32_to_e4m3(std::clamp(x[b0 + i] / s, -kE4M3Max, kE4M3Max));
   }
@@ -71,7 +78,7 @@ void quantize_fp4_blocks(const float* x, size_t n, size_t block, uint8_t* codes,
   for (size_t b0 = 0, bi = 0; b0 < n; b0 += block, ++bi) {
     const size_t len = std::min(block, n - b0);
     const float s = fp4_block_scale(block_amax(x + b0, len));
-    scales[bi] = *f32_to_e8m0_exact(s);
+    scales[bi] = scale_byte(s, "quantize_fp4_blocks", b0, len);
     for (size_t i = 0; i < len; ++i)
       codes[b0 + i] = f32_to_e2m1(std::clamp(x[b0 + i] / s, -kE2M1Max, kE2M1Max));
   }

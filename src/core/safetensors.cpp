@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_util.h"
 
 namespace dsv4 {
 
@@ -75,11 +76,13 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
   h.data_size = size - 8 - n;
 
   const char* text = reinterpret_cast<const char*>(bytes + 8);
-  json header = json::parse(text, text + n, /*callback=*/nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> duplicates;
+  json header = parse_json_checked(text, text + n, &duplicates);
   if (header.is_discarded()) {
     problems.add("header is not valid JSON");
     problems.throw_if_any();
   }
+  for (const std::string& key : duplicates) problems.add("key '{}' appears more than once in one object", key);
   if (!header.is_object()) {
     problems.add("header JSON is a {}, expected an object", header.type_name());
     problems.throw_if_any();
@@ -131,7 +134,7 @@ SafetensorsHeader parse_safetensors(const uint8_t* bytes, size_t size, const std
       for (const json& d : *sh) {
         const auto u = as_u64(d);
         if (!u || *u > uint64_t(std::numeric_limits<int64_t>::max())) {
-          problems.add("tensor '{}': shape entry {} is not a non-negative integer", name, d.dump());
+          problems.add("tensor '{}': shape entry {} is not a non-negative integer", name, describe_json(d));
           ok = false;
           break;
         }

@@ -98,6 +98,7 @@ struct ModelConfig {
   // Routed-expert format declared by the config (expert_dtype / moe_quant_algo); the weight binder
   // confirms it against the checkpoint's tensors.
   ExpertFormat expert_format = ExpertFormat::MXFP4;
+  bool expert_format_declared = false;
 
   std::vector<LayerSpec> layers;      // num_layers decoder layers followed by num_mtp_layers MTP blocks
 

@@ -1,0 +1,138 @@
+#include "cache/cache_manager.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace dsv4 {
+
+namespace {
+
+int64_t blocks_for(int64_t tokens) { return (tokens + kCacheBlockTokens - 1) / kCacheBlockTokens; }
+
+// Window blocks a sequence of `nblocks` token blocks keeps: the last two hold its sliding window,
+// one more lets a speculative rollback step back across a block boundary.
+int64_t first_live_window_block(int64_t nblocks) { return std::max<int64_t>(0, nblocks - kWindowBlocksPerSequence); }
+
+}  // namespace
+
+CacheManager::CacheManager(CacheLayout layout, const CachePlan& plan) : layout_(std::move(layout)) {
+  if (plan.pool_blocks.size() != layout_.pools.size())
+    fail("cache plan has {} pools, layout {}", plan.pool_blocks.size(), layout_.pools.size());
+  if (layout_.pools.empty() || layout_.pools[0].name != "window") fail("cache layout must start with the window pool");
+  for (size_t i = 0; i < layout_.pools.size(); ++i)
+    pools_.push_back(std::make_unique<BlockPool>(layout_.pools[i].name, plan.pool_blocks[i]));
+  for (int32_t s = plan.max_sequences - 1; s >= 0; --s) free_slots_.push_back(s);
+}
+
+std::vector<int32_t> CacheManager::needed(const SequenceBlocks* s, int64_t want) const {
+  const int64_t have = s ? int64_t(s->tables[0].size()) : 0;
+  std::vector<int32_t> n(pools_.size(), 0);
+  if (want <= have) return n;
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    if (p == window_pool()) {
+      // New window blocks: those of [max(have, first_live(want)), want); freed ones come back first.
+      const int64_t from = std::max(have, first_live_window_block(want));
+      int64_t freed = 0;
+      for (int64_t b = first_live_window_block(have); b < first_live_window_block(want) && b < have; ++b)
+        if (s && s->tables[p][size_t(b)] >= 0 && pools_[p]->ref_count(s->tables[p][size_t(b)]) == 1) ++freed;
+      n[p] = int32_t(std::max<int64_t>(0, (want - from) - freed));
+    } else {
+      n[p] = int32_t(want - have);
+    }
+  }
+  return n;
+}
+
+bool CacheManager::can_admit(int64_t tokens) const {
+  if (tokens < 0 || free_slots_.empty()) return false;
+  const auto n = needed(nullptr, blocks_for(tokens));
+  for (size_t p = 0; p < pools_.size(); ++p)
+    if (n[p] > pools_[p]->free_blocks()) return false;
+  return true;
+}
+
+void CacheManager::grow(SequenceBlocks& s, int64_t tokens) {
+  const int64_t have = int64_t(s.tables[0].size()), want = blocks_for(tokens);
+  const auto n = needed(&s, want);
+  for (size_t p = 0; p < pools_.size(); ++p)
+    if (n[p] > pools_[p]->free_blocks())
+      fail("cache full: growing a sequence to {} tokens needs {} more '{}' blocks, {} of {} free", tokens, n[p],
+           pools_[p]->name(), pools_[p]->free_blocks(), pools_[p]->capacity());
+  // Slide the window first so its blocks can be reused, then allocate (cannot fail now).
+  auto& win = s.tables[window_pool()];
+  for (int64_t b = first_live_window_block(have); b < first_live_window_block(want) && b < have; ++b)
+    if (win[size_t(b)] >= 0) {
+      pools_[window_pool()]->release(win[size_t(b)]);
+      win[size_t(b)] = -1;
+    }
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    auto& table = s.tables[p];
+    for (int64_t b = have; b < want; ++b) {
+      if (p == window_pool() && b < first_live_window_block(want)) {
+        table.push_back(-1);  // slid out before it was ever needed (a long admit)
+        continue;
+      }
+      table.push_back(pools_[p]->allocate(1)[0]);
+    }
+  }
+  s.tokens = tokens;
+}
+
+void CacheManager::admit(SequenceId id, int64_t tokens) {
+  if (seqs_.count(id)) fail("cache: sequence {} is already admitted", id);
+  if (tokens < 0) fail("cache: sequence {} cannot have {} tokens", id, tokens);
+  if (free_slots_.empty()) fail("cache full: no state slot for sequence {} ({} sequences live)", id, seqs_.size());
+  SequenceBlocks s;
+  s.tables.resize(pools_.size());
+  grow(s, tokens);  // throws before anything is taken when a pool is short
+  s.state_slot = free_slots_.back();
+  free_slots_.pop_back();
+  seqs_.emplace(id, std::move(s));
+}
+
+void CacheManager::extend(SequenceId id, int64_t tokens) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) fail("cache: unknown sequence {}", id);
+  if (tokens < it->second.tokens)
+    fail("cache: extend of sequence {} to {} tokens, below its {} (use truncate)", id, tokens, it->second.tokens);
+  grow(it->second, tokens);
+}
+
+void CacheManager::truncate(SequenceId id, int64_t tokens) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) fail("cache: unknown sequence {}", id);
+  SequenceBlocks& s = it->second;
+  if (tokens < 0 || tokens > s.tokens) fail("cache: truncate of sequence {} to {} tokens (has {})", id, tokens, s.tokens);
+  const int64_t want = blocks_for(tokens);
+  auto& win = s.tables[window_pool()];
+  for (int64_t b = std::max<int64_t>(0, want - 2); b < want; ++b)  // the new end's window
+    if (win[size_t(b)] < 0)
+      fail("cache: truncating sequence {} to {} tokens needs window block {}, which already slid out", id, tokens, b);
+  for (size_t p = 0; p < pools_.size(); ++p) {
+    auto& table = s.tables[p];
+    while (int64_t(table.size()) > want) {
+      if (table.back() >= 0) pools_[p]->release(table.back());
+      table.pop_back();
+    }
+  }
+  s.tokens = tokens;
+}
+
+void CacheManager::release(SequenceId id) {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) fail("cache: release of unknown sequence {}", id);
+  for (size_t p = 0; p < pools_.size(); ++p)
+    for (BlockId b : it->second.tables[p])
+      if (b >= 0) pools_[p]->release(b);
+  free_slots_.push_back(it->second.state_slot);
+  seqs_.erase(it);
+}
+
+const SequenceBlocks& CacheManager::blocks(SequenceId id) const {
+  auto it = seqs_.find(id);
+  if (it == seqs_.end()) fail("cache: unknown sequence {}", id);
+  return it->second;
+}
+
+}  // namespace dsv4
