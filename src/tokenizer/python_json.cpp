@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 
 namespace dsv4::chat {
@@ -32,6 +33,41 @@ std::string python_json_string(std::string_view text) {
 }
 
 namespace {
+
+// Python's repr(float): the shortest round-trip digits, fixed notation when the decimal exponent
+// is in [-4, 16), scientific ("1e+16", "1e-05") otherwise.
+std::string python_float_repr(double d) {
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  std::string sci(buf, res.ptr);
+  std::string out;
+  size_t i = 0;
+  if (sci[0] == '-') {
+    out.push_back('-');
+    i = 1;
+  }
+  const size_t e = sci.find('e');
+  std::string digits;
+  for (size_t k = i; k < e; ++k)
+    if (sci[k] != '.') digits.push_back(sci[k]);
+  const int exponent = std::stoi(sci.substr(e + 1));
+  const int decpt = exponent + 1;
+  const int n = static_cast<int>(digits.size());
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) {
+      out.append("0.").append(static_cast<size_t>(-decpt), '0').append(digits);
+    } else if (decpt >= n) {
+      out.append(digits).append(static_cast<size_t>(decpt - n), '0').append(".0");
+    } else {
+      out.append(digits, 0, static_cast<size_t>(decpt)).append(1, '.').append(digits, static_cast<size_t>(decpt));
+    }
+  } else {
+    out.append(digits, 0, 1);
+    if (n > 1) out.append(1, '.').append(digits, 1);
+    out += fmt::format("e{}{:02d}", exponent < 0 ? '-' : '+', exponent < 0 ? -exponent : exponent);
+  }
+  return out;
+}
 
 void dump(const Json& v, std::string& out) {
   switch (v.type()) {
@@ -71,7 +107,7 @@ void dump(const Json& v, std::string& out) {
       } else if (std::isinf(d)) {
         out += "-Infinity";
       } else {
-        out += v.dump();  // shortest round-trip form, like Python's float repr
+        out += python_float_repr(d);
       }
       break;
     }
