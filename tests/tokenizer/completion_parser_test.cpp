@@ -170,3 +170,34 @@ TEST(CompletionParser, MissingThinkCloseAndTrailingText) {
 }
 
 }  // namespace
+
+#include "tokenizer/chat_stream.h"
+#include "tokenizer/tokenizer_test_util.h"
+
+namespace {
+
+TEST(ChatStream, TokenIdsStreamToTheSameParse) {
+  const auto* tok = dsv4::test::real_tokenizer();
+  ASSERT_NE(tok, nullptr);
+  const std::vector<std::pair<std::string, ThinkingMode>> completions = {
+      {case1_first_turn(), ThinkingMode::kThinking},
+      {"推理中…🤖</think>答案是 42。\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"calc\">\n<｜DSML｜parameter "
+       "name=\"expr\" string=\"true\">6 × 7</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>" + EOS,
+       ThinkingMode::kThinking},
+      {"plain answer ✓" + EOS, ThinkingMode::kChat}};
+  for (const auto& [text, mode] : completions) {
+    const CompletionDelta whole = parse_completion(text, mode);
+    dsv4::chat::ChatStream stream(*tok, mode);
+    CompletionDelta streamed;
+    for (uint32_t id : tok->encode(text)) {
+      ASSERT_FALSE(stream.ended());
+      streamed.append(stream.push(id));
+    }
+    EXPECT_TRUE(stream.ended());
+    streamed.append(stream.finish());
+    expect_same(whole, streamed);
+    EXPECT_FALSE(whole.tool_calls.empty() && text.find("DSML") != std::string::npos);
+  }
+}
+
+}  // namespace
