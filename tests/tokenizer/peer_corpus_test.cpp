@@ -12,6 +12,8 @@
 #include "tokenizer/tokenizer_test_util.h"
 #include "tokenizer/utf8.h"
 
+#include <random>
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -111,6 +113,73 @@ TEST(PeerCorpus, MatchesHuggingFaceTokenizersOnEveryRecord) {
   EXPECT_EQ(roundtrip_failures, 0u);
   std::printf("[peer] %zu records compared (%zu valid UTF-8 lines), %zu mismatches\n", records.size(),
               valid_lines, mismatches);
+}
+
+// Fresh random texts every run (printed seed): random code points from all planes, special
+// tokens and pieces of them, whitespace and digit runs, invalid bytes; compared with HF the same way.
+TEST(PeerCorpus, RandomTextsWithFreshSeedMatchHuggingFace) {
+  const std::string python = dsv4::test::venv_python();
+  ASSERT_TRUE(fs::exists(python)) << "The project venv is missing (" << python << "): run scripts/setup.sh.";
+  const auto* tok = dsv4::test::real_tokenizer();
+  ASSERT_NE(tok, nullptr);
+  const uint64_t seed = dsv4::test::fresh_seed("peer random texts");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  const std::vector<std::string> pieces = {"<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", "｜DSML｜", "<｜",
+                                           "｜>", "<｜end▁of▁sentence｜>", "<|EOT|>", " ", "  ", "\t", "\r", "\r\r",
+                                           "\xe3\x80\x80", "123", "4567", "٣٤", "Ġ", "'s", "'ll", "\xff", "\xe2\x82"};
+  std::string file_text;
+  std::vector<std::string> records;
+  for (int r = 0; r < 4000; ++r) {
+    std::string s;
+    const size_t n = rng() % 60;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t k = rng() % 12;
+      if (k < 3) {
+        s += pieces[rng() % pieces.size()];
+      } else {
+        uint32_t cp;
+        do {
+          cp = k < 7 ? uint32_t(0x20 + rng() % 0x2FE0) : k < 10 ? uint32_t(rng() % 0x10000) : uint32_t(rng() % 0x110000);
+        } while ((cp >= 0xD800 && cp <= 0xDFFF) || cp == '\n');
+        dsv4::tokenizer::append_utf8(s, cp);
+      }
+    }
+    records.push_back(s);
+    file_text += s;
+    file_text += '\n';
+  }
+  const std::string dir = dsv4::test::make_temp_dir("dsv4-peer-random");
+  {
+    std::ofstream out(dir + "/random.txt", std::ios::binary);
+    out << file_text;
+  }
+  const std::string script = dsv4::test::source_dir() + "/tests/data/tokenizer/hf_expected_ids.py";
+  const std::string tok_json = dsv4::test::real_tokenizer_dir() + "/tokenizer.json";
+  std::string output;
+  ASSERT_EQ(dsv4::test::run_command("'" + python + "' '" + script + "' '" + tok_json + "' '" + dir + "/random.txt' '" +
+                                        dir + "/expected.txt' 1000000 2>&1",
+                                    &output),
+            0)
+      << output;
+  std::ifstream expected(dir + "/expected.txt");
+  std::string row;
+  std::getline(expected, row);
+  size_t mismatches = 0;
+  for (size_t r = 0; r < records.size(); ++r) {
+    ASSERT_TRUE(std::getline(expected, row));
+    std::istringstream in(row.substr(1));
+    std::vector<uint32_t> want;
+    uint32_t id;
+    while (in >> id) want.push_back(id);
+    const auto got = tok->encode(records[r]);
+    if (got != want && ++mismatches <= 5)
+      ADD_FAILURE() << "record " << r << " differs\n  ours: " << show_ids(got) << "\n  HF:   " << show_ids(want);
+  }
+  EXPECT_EQ(mismatches, 0u);
+  size_t invalid = 0;
+  for (const auto& r : records) invalid += !dsv4::tokenizer::is_valid_utf8(r);
+  EXPECT_GT(invalid, 100u) << "the generator should make some invalid UTF-8";
 }
 
 }  // namespace
