@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/weights.h"
+#include "core/linear_weight.h"
 
 namespace dsv4 {
 
@@ -63,6 +63,9 @@ class Ops {
   // bf16_out: round the result to bf16 (KV fake-quant §9.2); false: fp32 (GEMM inputs §9.1).
   virtual void fake_quant_fp8(float* x, int64_t rows, int64_t ld, int64_t c0, int64_t n, int64_t block,
                               bool bf16_out) = 0;
+  // Rows of n contiguous floats <- NVFP4 quantize-dequantize in 1×16 blocks under the global
+  // input_scale (ModelOpt W4A4 activations, the GEMM inputs of NVFP4 experts; core/quant.h).
+  virtual void fake_quant_nvfp4(float* x, int64_t rows, int64_t n, float input_scale) = 0;
   // Each of `rows` vectors of length n (contiguous): Hadamard (scaled n^-1/2), then FP4 e2m1
   // fake-quant in 1×32 blocks (§9.3).
   virtual void hadamard_fp4(float* x, int64_t rows, int64_t n) = 0;

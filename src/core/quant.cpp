@@ -93,6 +93,24 @@ void fake_quant_fp4(float* x, size_t n, size_t block) {
   }
 }
 
+void quant_dequant_nvfp4(float* x, size_t n, float input_scale) {
+  if (!(input_scale > 0.0f) || !std::isfinite(input_scale))
+    fail("quant_dequant_nvfp4: input_scale must be positive and finite, got {}", input_scale);
+  const float inv_global = 1.0f / input_scale;
+  for (size_t b0 = 0; b0 < n; b0 += 16) {
+    const size_t len = std::min<size_t>(16, n - b0);
+    const float amax = block_amax(x + b0, len);
+    const float sf = e4m3_to_f32(f32_to_e4m3(amax * (1.0f / kE2M1Max) * inv_global));
+    if (!(sf > 0.0f)) {  // 0 (or NaN from a NaN block: propagate NaN)
+      for (size_t i = 0; i < len; ++i) x[b0 + i] = std::isnan(sf) ? sf : 0.0f;
+      continue;
+    }
+    const float step = sf * input_scale;
+    for (size_t i = 0; i < len; ++i)
+      x[b0 + i] = e2m1_to_f32(f32_to_e2m1(std::clamp(x[b0 + i] / step, -kE2M1Max, kE2M1Max))) * step;
+  }
+}
+
 void hadamard_transform(float* x, size_t n) {
   if (n == 0 || (n & (n - 1)) != 0) fail("hadamard_transform: length {} is not a power of two", n);
   for (size_t h = 1; h < n; h <<= 1) {

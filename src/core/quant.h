@@ -39,6 +39,12 @@ void quantize_fp4_blocks(const float* x, size_t n, size_t block, uint8_t* codes,
 // x[i] <- bf16(e2m1(q)·s): the §9.3 fake-quant (block 32).
 void fake_quant_fp4(float* x, size_t n, size_t block);
 
+// NVFP4 activation quantization (NVIDIA ModelOpt W4A4, as vLLM/TensorRT-LLM run NVFP4 experts):
+// per block of 16, the e4m3 block scale sf = e4m3(amax/6 · (1/input_scale)); each element
+// becomes e2m1(x / (sf · input_scale)) (RNE, ±6 saturation), dequantized as q · sf · input_scale.
+// A block whose scale rounds to 0 becomes 0. x[i] <- the dequantized value (fp32).
+void quant_dequant_nvfp4(float* x, size_t n, float input_scale);
+
 // In-place Sylvester (natural order) Walsh–Hadamard transform of length n (a power of two),
 // scaled by n^-1/2, as the fast_hadamard_transform package computes it.
 void hadamard_transform(float* x, size_t n);

@@ -13,7 +13,10 @@ void project(const ForwardContext& ctx, const float* x, int64_t M, const LinearW
                                 w.format == WeightFormat::NVFP4;
   if (ctx.official() && quantized_weight) {
     Floats xq(x, x + M * w.in);
-    ctx.ops.fake_quant_fp8(xq.data(), M, w.in, 0, w.in, 128, /*bf16_out=*/false);
+    if (w.format == WeightFormat::NVFP4)  // ModelOpt W4A4: NVFP4 activations under input_scale
+      ctx.ops.fake_quant_nvfp4(xq.data(), M, w.in, w.input_scale);
+    else  // the reference: FP8 e4m3 activations, power-of-two 1×128 scales (spec §9.1)
+      ctx.ops.fake_quant_fp8(xq.data(), M, w.in, 0, w.in, 128, /*bf16_out=*/false);
     ctx.ops.linear(xq.data(), M, w.in, w, 0, w.out, y, w.out);
   } else {
     ctx.ops.linear(x, M, w.in, w, 0, w.out, y, w.out);

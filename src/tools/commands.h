@@ -9,5 +9,8 @@ void add_inspect_command(CLI::App& app);
 void add_make_model_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_detokenize_command(CLI::App& app);
+void add_render_command(CLI::App& app);
 
 }  // namespace dsv4::tools

@@ -44,4 +44,10 @@ int run_command(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+CliResult run_cli(const std::string& args) {
+  CliResult r;
+  r.code = run_command(cli_path() + " " + args + " 2>&1", &r.out);
+  return r;
+}
+
 }  // namespace dsv4::test

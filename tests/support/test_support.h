@@ -24,6 +24,13 @@ std::string make_temp_dir(const std::string& prefix);
 // Runs a shell command and captures stdout; returns the exit code.
 int run_command(const std::string& command, std::string* output);
 
+// Runs the dsv4 binary with `args`; `out` holds stdout and stderr together.
+struct CliResult {
+  int code = -1;
+  std::string out;
+};
+CliResult run_cli(const std::string& args);
+
 }  // namespace dsv4::test
 
 // Use inside a test to attach the seed to every failure message in scope.

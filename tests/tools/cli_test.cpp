@@ -13,16 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result dsv4(const std::string& args) {
-  Result r;
-  r.code = test::run_command(test::cli_path() + " " + args + " 2>&1", &r.out);
-  return r;
-}
+using Result = test::CliResult;
+Result dsv4(const std::string& args) { return test::run_cli(args); }
 
 TEST(Cli, HelpAndVersion) {
   Result r = dsv4("--help");

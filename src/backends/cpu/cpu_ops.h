@@ -23,6 +23,7 @@ class CpuOps final : public Ops {
             const int64_t* positions, const RopeFrequencies& freqs, bool inverse) override;
   void fake_quant_fp8(float* x, int64_t rows, int64_t ld, int64_t c0, int64_t n, int64_t block,
                       bool bf16_out) override;
+  void fake_quant_nvfp4(float* x, int64_t rows, int64_t n, float input_scale) override;
   void hadamard_fp4(float* x, int64_t rows, int64_t n) override;
   void hc_pre(const float* X, int64_t S, const HcShape& hc, const float* fn, const float* scale,
               const float* base, float* a_in, float* post, float* comb) override;

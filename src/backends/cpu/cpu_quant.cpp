@@ -19,6 +19,12 @@ void CpuOps::fake_quant_fp8(float* x, int64_t rows, int64_t ld, int64_t c0, int6
   });
 }
 
+void CpuOps::fake_quant_nvfp4(float* x, int64_t rows, int64_t n, float input_scale) {
+  parallel_rows(rows, 32, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) quant_dequant_nvfp4(x + r * n, size_t(n), input_scale);
+  });
+}
+
 void CpuOps::hadamard_fp4(float* x, int64_t rows, int64_t n) {
   parallel_rows(rows, 32, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
