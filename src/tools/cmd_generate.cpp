@@ -1,4 +1,4 @@
-// dsv4 generate MODEL_DIR --ids ... | --ids-file F [--max-tokens N] [sampling flags]
+// dsv4 generate MODEL_DIR --ids ... | --ids-file F [--max-tokens N] [sampling flags] [--stop TEXT]
 //   [--numerics exact|official] [--speculative mtp --draft-tokens k] [--json]
 // Generates from token ids on the CPU reference backend through the decode cache: streams the
 // token ids as they are produced, then prints prompt / decode tokens per second and the MTP
@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "model/transformer.h"
 #include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/token_ids.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 struct GenerateArgs {
   std::string dir, ids, ids_file, numerics = "exact", speculative, stop_ids;
+  std::vector<std::string> stop;
   SamplingParams params;
   int64_t seed = -1;
   int draft_tokens = 2;
@@ -38,10 +40,18 @@ void run_generate(GenerateArgs& a) {
   if (a.cache_mib <= 0) fail("--cache-mib must be positive, got {}", a.cache_mib);
   for (int64_t id : parse_token_ids(a.stop_ids, "--stop-ids")) a.params.stop_token_ids.push_back(int32_t(id));
   if (a.seed >= 0) a.params.seed = uint64_t(a.seed);
+  a.params.stop_strings = a.stop;
   a.params.validate();
 
   const Transformer model(a.dir);
   EngineOptions o;
+  std::shared_ptr<const tokenizer::Tokenizer> tok;
+  if (!a.stop.empty()) {  // stop strings match the detokenized output (MODEL_DIR/tokenizer.json)
+    tok = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(a.dir));
+    o.detokenize = [tok](std::span<const int32_t> out) {
+      return tok->decode(std::vector<uint32_t>(out.begin(), out.end()));
+    };
+  }
   o.numerics = *numerics;
   o.max_sequences = 1;
   o.cache_bytes = uint64_t(a.cache_mib) << 20;
@@ -76,6 +86,7 @@ void run_generate(GenerateArgs& a) {
     j["decode_tokens_per_s"] = r.decode_tokens_per_s;
     j["acceptance_rate"] = o.draft_tokens ? nlohmann::json(rate) : nlohmann::json(nullptr);
     j["drafted"] = r.drafted;
+    if (!r.stop.empty()) j["stop"] = r.stop;
     j["accepted"] = r.accepted;
     if (a.params.logprobs >= 0) {
       nlohmann::json lp = nlohmann::json::array();
@@ -121,6 +132,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Random seed (same seed, same tokens)");
   cmd->add_flag("--ignore-eos", a->params.ignore_eos, "Do not stop at the model's EOS token");
   cmd->add_option("--stop-ids", a->stop_ids, "Token ids that end generation, e.g. 5,9");
+  cmd->add_option("--stop", a->stop, "A text that ends generation (repeatable; needs MODEL_DIR/tokenizer.json)");
   cmd->add_option("--logprobs", a->params.logprobs, "Report the chosen token's logprob and N alternatives");
   cmd->add_option("--numerics", a->numerics, "exact (fp32 on dequantized weights) or official (reference quantization points)");
   cmd->add_option("--speculative", a->speculative, "Speculative decoding with the model's MTP block: 'mtp'");

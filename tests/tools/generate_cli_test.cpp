@@ -79,6 +79,7 @@ TEST(CliGenerate, BadInputIsAnErrorWithExitCodeOne) {
   for (const std::string& args : {g + " --ids 5,x", g + " --ids 5,99999", g, g + " --ids 5 --speculative eagle",
                                  g + " --ids 5 --speculative mtp --draft-tokens 9", g + " --ids 5 --top-p 0",
                                  g + " --ids-file /nonexistent/ids.txt", g + " --ids 5 --numerics fast",
+                                 g + " --ids 5 --stop abc" /* golden-a has no tokenizer.json */,
                                  std::string("generate /nonexistent/model --ids 5")}) {
     const Result r = dsv4(args);
     EXPECT_EQ(r.code, 1) << args << "\n" << r.out;
