@@ -215,7 +215,7 @@ TEST(Engine, SpeculativeSamplingPreservesTheTargetDistribution) {
   // Drafts: the MTP's, or a drafter proposing the smallest token of p(t2 | t1)'s support (often
   // accepted, sometimes rejected).
   for (const bool use_mtp : {true, false}) {
-  const int N = 300;
+  const int N = 240;
   EngineOptions o = options(2, 4096, 50);
   o.cache_bytes = 300ull << 20;
   if (!use_mtp)
