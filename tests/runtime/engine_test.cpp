@@ -284,6 +284,13 @@ TEST(Engine, SeededSamplingDoesNotDependOnTheBatch) {
   Engine batched(*g.model, options(0, 64));
   const auto b = batched.generate(crowd);
   EXPECT_EQ(b[1].ids, a[0].ids);
+  // With speculation the random stream also draws the drafts: other tokens than above, but
+  // again the same alone and batched.
+  Engine spec_alone(*g.model, options(2));
+  const auto c = spec_alone.generate({mine});
+  Engine spec_batched(*g.model, options(2, 64));
+  const auto d = spec_batched.generate(crowd);
+  EXPECT_EQ(d[1].ids, c[0].ids);
 }
 
 std::string tag(int32_t id) {
