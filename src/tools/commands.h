@@ -9,6 +9,7 @@ void add_inspect_command(CLI::App& app);
 void add_make_model_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_detokenize_command(CLI::App& app);
 void add_render_command(CLI::App& app);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   dsv4::tools::add_make_model_command(app);
   dsv4::tools::add_logits_command(app);
   dsv4::tools::add_generate_command(app);
+  dsv4::tools::add_chat_command(app);
   dsv4::tools::add_tokenize_command(app);
   dsv4::tools::add_detokenize_command(app);
   dsv4::tools::add_render_command(app);

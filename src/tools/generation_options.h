@@ -1,0 +1,40 @@
+// The sampling and engine flags shared by `dsv4 generate` and `dsv4 chat`, and how they turn
+// into SamplingParams and EngineOptions.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace dsv4::tools {
+
+struct GenerationArgs {
+  SamplingParams params;
+  int64_t seed = -1;
+  std::string stop_ids;
+  std::vector<std::string> stop;
+  std::string numerics = "exact";
+  std::string speculative;
+  int draft_tokens = 2;
+  int64_t cache_mib = 1024;
+};
+
+// Adds --max-tokens, --min-tokens, --temperature, --top-k, --top-p, --min-p, the penalties,
+// --seed, --ignore-eos, --stop-ids, --stop, --logprobs, --numerics, --speculative,
+// --draft-tokens and --cache-mib.
+void add_generation_options(CLI::App* cmd, GenerationArgs& args);
+
+// Validated sampling parameters (stop ids, seed and stop strings folded in). Throws dsv4::Error.
+SamplingParams sampling_params(const GenerationArgs& args);
+
+// Engine options for one interactive/CLI request stream. Loads the tokenizer for stop strings
+// when `tokenizer` is null and stop strings are set.
+EngineOptions engine_options(const GenerationArgs& args, const std::string& model_dir,
+                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer);
+
+}  // namespace dsv4::tools
