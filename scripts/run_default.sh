@@ -24,3 +24,9 @@ echo "== dsv4 generate $MODEL --ids $IDS --max-tokens $TOKENS --temperature 0 (g
 echo
 echo "== the same with --speculative mtp --draft-tokens 2 (must print the same tokens) =="
 "$DSV4" generate "$MODEL" --ids "$IDS" --max-tokens "$TOKENS" --temperature 0 --ignore-eos --speculative mtp --draft-tokens 2
+echo
+echo "== text in, text out: dsv4 generate $MODEL --prompt ... (the real DeepSeek-V4 tokenizer; random weights, so the text is noise) =="
+"$DSV4" generate "$MODEL" --prompt "The capital of France is" --max-tokens 16 --temperature 0 --ignore-eos
+echo
+echo "== one chat turn: echo 'Hello!' | dsv4 chat $MODEL --chat =="
+echo "Hello!" | "$DSV4" chat "$MODEL" --chat --max-tokens 16 --temperature 0.7 --seed 1

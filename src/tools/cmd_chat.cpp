@@ -118,6 +118,7 @@ void run_chat(const ChatArgs& a) {
     const GenerationResult r = engine.run().at(0);
     printer.print(stream.finish());
     std::printf("\n");
+    std::fflush(stdout);
     std::fprintf(stderr, "[%zu tokens, %s; prompt %lld tokens at %.1f tokens/s, decode %.1f tokens/s]\n", r.ids.size(),
                  finish_reason_name(r.finish), static_cast<long long>(r.prompt_tokens), r.prompt_tokens_per_s,
                  r.decode_tokens_per_s);

@@ -90,6 +90,7 @@ void run_generate(const GenerateArgs& a) {
     return;
   }
   std::printf("\n");
+  std::fflush(stdout);  // the stream ends before the statistics (stderr) start
   std::fprintf(stderr, "finish: %s after %zu tokens\n", finish_reason_name(r.finish), r.ids.size());
   std::fprintf(stderr, "prompt: %lld tokens in %.3f s (%.1f tokens/s)\n", static_cast<long long>(r.prompt_tokens),
                r.prompt_seconds, r.prompt_tokens_per_s);
