@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/json_util.h"
 
 namespace dsv4 {
@@ -324,11 +325,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& label) {
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot open config {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_file(path, "config");
   std::vector<std::string> duplicates;
   json j = parse_json_checked(text.data(), text.data() + text.size(), &duplicates);
   if (j.is_discarded()) fail("{}: not valid JSON", path);

@@ -6,19 +6,12 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "tokenizer/utf8.h"
 
 namespace dsv4::tokenizer {
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open {}", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The byte-level decoder, per token: every character maps back to its byte; a token holding a
 // character outside the alphabet is kept as its UTF-8 text (as Hugging Face's ByteLevel decoder).

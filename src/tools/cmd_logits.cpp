@@ -12,54 +12,19 @@
 #include "core/safetensors.h"
 #include "model/transformer.h"
 #include "tools/commands.h"
+#include "tools/token_ids.h"
 
 namespace dsv4::tools {
 
 namespace {
-
-// Token ids separated by commas, spaces or newlines.
-std::vector<int64_t> parse_ids(const std::string& text, const std::string& where) {
-  std::vector<int64_t> ids;
-  std::string token;
-  auto flush = [&] {
-    if (token.empty()) return;
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(token, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != token.size() || v < 0) fail("{}: '{}' is not a token id (non-negative integer)", where, token);
-    ids.push_back(v);
-    token.clear();
-  };
-  for (char c : text) {
-    if (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t')
-      flush();
-    else
-      token += c;
-  }
-  flush();
-  if (ids.empty()) fail("{}: no token ids", where);
-  return ids;
-}
 
 struct LogitsArgs {
   std::string dir, ids, ids_file, numerics = "exact", out;
 };
 
 void run_logits(const LogitsArgs& a) {
-  std::vector<int64_t> ids;
-  if (!a.ids_file.empty()) {
-    std::ifstream in(a.ids_file);
-    if (!in) fail("cannot read ids file {}", a.ids_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    ids = parse_ids(ss.str(), a.ids_file);
-  } else {
-    ids = parse_ids(a.ids, "--ids");
-  }
+  const std::vector<int64_t> ids = a.ids_file.empty() ? parse_token_ids(a.ids, "--ids") : read_token_ids_file(a.ids_file);
+  if (ids.empty()) fail("{}: no token ids", a.ids_file.empty() ? "--ids" : a.ids_file);
   const auto numerics = parse_numerics(a.numerics);
   if (!numerics) fail("--numerics must be exact or official, not '{}'", a.numerics);
 

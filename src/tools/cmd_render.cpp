@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "tokenizer/chat_encoding.h"
 #include "tools/commands.h"
 
@@ -27,13 +28,9 @@ void add_render_command(CLI::App& app) {
   cmd->add_flag("--keep-reasoning", *keep_reasoning, "drop_thinking=False: keep every turn's reasoning");
   cmd->add_flag("--no-bos", *no_bos, "Do not write the begin-of-sentence token");
   cmd->callback([=] {
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) fail("cannot open {}", *file);
-    std::ostringstream ss;
-    ss << in.rdbuf();
     chat::Json request;
     try {
-      request = chat::Json::parse(ss.str());
+      request = chat::Json::parse(read_file(*file, "messages file"));
     } catch (const chat::Json::exception& e) {
       fail("{} is not valid JSON: {}", *file, e.what());
     }

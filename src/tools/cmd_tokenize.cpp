@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "tools/commands.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,11 +23,7 @@ void add_tokenize_command(CLI::App& app) {
     if (text_opt->count() == 0 && file_opt->count() == 0) fail("tokenize needs --text or --file");
     std::string input = *text;
     if (file_opt->count() > 0) {
-      std::ifstream in(*file, std::ios::binary);
-      if (!in) fail("cannot open {}", *file);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      input = ss.str();
+      input = read_file(*file, "text file");
     }
     const auto tokenizer = tokenizer::Tokenizer::load(*model_dir);
     const auto ids = tokenizer.encode(input);

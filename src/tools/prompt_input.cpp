@@ -5,21 +5,10 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "tools/token_ids.h"
 
 namespace dsv4::tools {
-
-namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open {}", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 void add_prompt_options(CLI::App* cmd, PromptArgs& a) {
   auto* ids = cmd->add_option("--ids", a.ids, "Prompt token ids, e.g. 0,15,27");
@@ -50,7 +39,7 @@ Prompt read_prompt(const PromptArgs& a, const std::string& model_dir) {
       p.mode = a.chat ? chat::ThinkingMode::kChat : chat::ThinkingMode::kThinking;
       chat::Json request;
       try {
-        request = chat::Json::parse(read_file(a.messages));
+        request = chat::Json::parse(read_file(a.messages, "messages file"));
       } catch (const chat::Json::exception& e) {
         fail("{} is not valid JSON: {}", a.messages, e.what());
       }
@@ -59,7 +48,7 @@ Prompt read_prompt(const PromptArgs& a, const std::string& model_dir) {
       text = with_context("rendering " + a.messages,
                           [&] { return chat::encode_messages(chat::messages_from_request(request), options); });
     } else {
-      text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+      text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file, "prompt file");
     }
     for (uint32_t id : p.tokenizer->encode(text)) ids.push_back(int64_t(id));
   } else {

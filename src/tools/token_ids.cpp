@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace dsv4::tools {
 
@@ -34,11 +35,7 @@ std::vector<int64_t> parse_token_ids(const std::string& text, const std::string&
 }
 
 std::vector<int64_t> read_token_ids_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read ids file {}", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_token_ids(ss.str(), path);
+  return parse_token_ids(read_file(path, "ids file"), path);
 }
 
 }  // namespace dsv4::tools
