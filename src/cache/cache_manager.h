@@ -14,10 +14,10 @@
 
 #include "cache/block_pool.h"
 #include "cache/cache_layout.h"
+#include "model/kv_cache.h"  // SequenceId
 
 namespace dsv4 {
 
-using SequenceId = int64_t;
 
 struct SequenceBlocks {
   int64_t tokens = 0;

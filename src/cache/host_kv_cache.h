@@ -8,7 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "cache/kv_cache.h"
+#include "cache/cache_manager.h"
+#include "model/kv_cache.h"
 #include "model/config.h"
 
 namespace dsv4 {

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cache/kv_cache.h"
+#include "model/kv_cache.h"
 #include "model/block_params.h"
 
 namespace dsv4 {

@@ -4,7 +4,7 @@
 // w), normed, rotated at w·c and quantized, and appended to the cache.
 #pragma once
 
-#include "cache/kv_cache.h"
+#include "model/kv_cache.h"
 #include "model/compressor.h"
 
 namespace dsv4 {

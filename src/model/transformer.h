@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "cache/kv_cache.h"
 #include "core/safetensors.h"
 #include "model/block_params.h"
+#include "model/kv_cache.h"
 
 namespace dsv4 {
 

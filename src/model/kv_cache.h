@@ -1,8 +1,9 @@
 // The decode cache as the forward pass sees it (spec §11): per sequence and layer, the window
 // K=V vectors by absolute position, the compressed entries and indexer keys by entry index, and
 // the compressors' partial state (a ring of per-token kv/gate projections, see cache_layout.h).
-// Storage lives with the backend (HostKvCache: host arrays for the CPU); which block holds what
-// is the CacheManager's bookkeeping, shared by every backend.
+// The model owns this interface (as it owns the ops interface); cache/ implements it: storage
+// lives with the backend (HostKvCache: host arrays for the CPU), and which block holds what is
+// the CacheManager's bookkeeping, shared by every backend.
 //
 // Positions and entries a read asks for must have been written (the forward pass guarantees it
 // by processing a sequence's tokens in order); a read of a window block that already slid out of
@@ -11,9 +12,10 @@
 
 #include <cstdint>
 
-#include "cache/cache_manager.h"
 
 namespace dsv4 {
+
+using SequenceId = int64_t;
 
 // Which compressed vectors: attention entries (head_dim) or indexer keys (index_head_dim).
 enum class CacheRole : uint8_t { Attention, Indexer };
