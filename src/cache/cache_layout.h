@@ -61,9 +61,9 @@ struct CachePlan {
   int64_t max_total_tokens = 0;      // tokens the compressed pools can hold across all sequences
 };
 
-// Sizes the pools: state slots and kWindowBlocksPerSequence window blocks per sequence first, the rest split so the
-// compressed pools hold the same number of blocks. Throws when the budget cannot hold
-// max_sequences sequences of one block each.
+// Sizes the pools: state slots and kWindowBlocksPerSequence window blocks per sequence first,
+// the rest split so the compressed pools hold the same number of blocks. Throws when the budget
+// cannot hold max_sequences sequences of one block each.
 CachePlan plan_cache(const CacheLayout& layout, uint64_t budget_bytes, int32_t max_sequences);
 
 }  // namespace dsv4
