@@ -1,14 +1,11 @@
 #include "model/random_checkpoint.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -18,6 +15,7 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "core/safetensors.h"
+#include "core/thread_pool.h"
 #include "model/weights.h"
 
 namespace dsv4 {
@@ -137,33 +135,9 @@ std::vector<Item> items_of(const std::vector<TensorSpec>& specs) {
   return items;
 }
 
-// Runs fn(block) for block in [0, n) over `threads` threads, in order-independent fashion.
-void parallel_blocks(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
-  if (threads <= 1 || n <= 1) {
-    for (int64_t b = 0; b < n; ++b) fn(b);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  std::vector<std::thread> pool;
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  for (int t = 0; t < std::min<int64_t>(threads, n); ++t)
-    pool.emplace_back([&] {
-      try {
-        for (int64_t b; (b = next.fetch_add(1)) < n;) fn(b);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        error = std::current_exception();
-        next = n;
-      }
-    });
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
-}
-
 class Generator {
  public:
-  Generator(const ModelConfig& c, uint64_t seed, int threads) : c_(c), seed_(seed), threads_(threads) {}
+  Generator(const ModelConfig& c, uint64_t seed, int threads) : c_(c), seed_(seed), threads_(threads), pool_(size_t(threads)) {}
 
   // Emits the item's tensors (declaration order matches decls_of) into the writer.
   void write(const Item& it, SafetensorsWriter& w) {
@@ -252,7 +226,8 @@ class Generator {
     for (int64_t b0 = 0; b0 < blocks; b0 += batch) {
       const int64_t nb = std::min(batch, blocks - b0);
       std::vector<std::vector<uint8_t>> bytes(static_cast<size_t>(nb));
-      parallel_blocks(nb, threads_, [&](int64_t bi) {
+      pool_.parallel_for(size_t(nb), [&](size_t block) {
+        const int64_t bi = int64_t(block);
         const int64_t b = b0 + bi;
         const int64_t r0 = b * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
         std::vector<float> v(size_t((r1 - r0) * cols));
@@ -283,7 +258,8 @@ class Generator {
     for (int64_t b0 = 0; b0 < row_blocks; b0 += batch) {
       const int64_t nb = std::min(batch, row_blocks - b0);
       std::vector<std::vector<uint8_t>> q(static_cast<size_t>(nb));
-      parallel_blocks(nb, threads_, [&](int64_t bi) {
+      pool_.parallel_for(size_t(nb), [&](size_t block) {
+        const int64_t bi = int64_t(block);
         const int64_t rb = b0 + bi;
         const int64_t r0 = rb * 128, rows = std::min<int64_t>(128, out - r0);
         std::vector<float> v(size_t(rows * in));
@@ -320,7 +296,8 @@ class Generator {
     const int64_t row_blocks = (out + 127) / 128;
     std::vector<uint8_t> packed(size_t(out * in / 2));
     std::vector<uint8_t> scales(size_t(out * (in / group)) * scale_bytes_per_group);
-    parallel_blocks(row_blocks, threads_, [&](int64_t rb) {
+    pool_.parallel_for(size_t(row_blocks), [&](size_t block) {
+      const int64_t rb = int64_t(block);
       const int64_t r0 = rb * 128, rows = std::min<int64_t>(128, out - r0);
       std::vector<float> v(size_t(rows * in));
       fill(it.name, init, rb, v.data(), v.size());
@@ -371,6 +348,7 @@ class Generator {
   const ModelConfig& c_;
   uint64_t seed_;
   int threads_;
+  ThreadPool pool_;  // the generator's own, so --threads holds whatever DSV4_THREADS says
 };
 
 }  // namespace

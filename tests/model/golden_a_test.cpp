@@ -52,8 +52,9 @@ TEST_P(GoldenAPrompt, PrefillLogits) {
 }
 
 // The reference's decode path (prefill of 40 %, then one token per call) must agree with the
-// causal prefill: row t of one prefill of the whole prompt = the single-token call at t. Until the
-// engine has a KV cache, this checks the decode-path golden through the prefill rows.
+// causal prefill: row t of one prefill of the whole prompt = the single-token call at t. This checks
+// the decode-path golden against the prefill path; cached_forward_test.cpp checks it through the
+// real decode path (prefill, then one cached token per call).
 TEST_P(GoldenAPrompt, DecodeLogitsThroughPrefillRows) {
   GoldenA& g = GoldenA::get();
   const std::string p = GetParam();
