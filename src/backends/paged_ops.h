@@ -38,8 +38,15 @@ enum class KvFormat : uint8_t { F32, Fp8Ds };
 enum class KeyFormat : uint8_t { F32, Mxfp4 };
 
 // Bytes of one slot.
-int64_t kv_slot_bytes(KvFormat format, int64_t D, int64_t rope_dim);
-int64_t key_slot_bytes(KeyFormat format, int64_t hd);
+inline constexpr int64_t align8(int64_t n) { return (n + 7) / 8 * 8; }
+inline constexpr int64_t kv_slot_bytes(KvFormat format, int64_t D, int64_t rope_dim) {
+  return format == KvFormat::F32 ? D * 4 : align8((D - rope_dim) + 2 * rope_dim + (D - rope_dim) / 64);
+}
+inline constexpr int64_t key_slot_bytes(KeyFormat format, int64_t hd) {
+  return format == KeyFormat::F32 ? hd * 4 : align8(hd / 2 + hd / 32);
+}
+static_assert(kv_slot_bytes(KvFormat::Fp8Ds, 512, 64) == 584);
+static_assert(key_slot_bytes(KeyFormat::Mxfp4, 128) == 72);
 
 // ---- stores (scatter through a slot mapping) ----
 // pool[slots[i]] = encode(vecs[i, :]) for i < n with slots[i] >= 0 (slots[i] = -1: skipped).
