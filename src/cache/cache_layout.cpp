@@ -9,14 +9,14 @@ namespace dsv4 {
 namespace {
 
 uint64_t kv_vector_bytes(const ModelConfig& c, CacheFormat f) {
-  if (f == CacheFormat::Reference) return uint64_t(c.head_dim) * 2;
+  if (f == CacheFormat::Reference) return uint64_t(c.head_dim) * 4;  // fp32
   const uint64_t nope = uint64_t(c.nope_head_dim()), rope = uint64_t(c.rope_head_dim);
   return (nope + rope * 2 + nope / 64 + 7) / 8 * 8;  // 584 for 448 + 64
 }
 
 uint64_t index_key_bytes(const ModelConfig& c, CacheFormat f) {
   const uint64_t d = uint64_t(c.index_head_dim);
-  return f == CacheFormat::Reference ? d * 2 : d / 2 + d / 32;
+  return f == CacheFormat::Reference ? d * 4 : (d / 2 + d / 32 + 7) / 8 * 8;
 }
 
 }  // namespace

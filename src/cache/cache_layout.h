@@ -34,8 +34,8 @@ inline constexpr int64_t compressor_ring_tokens(int ratio) {
 
 // Element storage of cached vectors.
 enum class CacheFormat : uint8_t {
-  Reference,  // bf16 K=V vectors and indexer keys (the CPU reference backend)
-  Fp8,        // 584-byte FP8 "ds_mla" K=V vectors and MXFP4 indexer keys (the CUDA backend)
+  Reference,  // fp32 K=V vectors and indexer keys (the CPU reference backend, exact numerics)
+  Fp8,        // 584-byte FP8 "ds_mla" K=V vectors and MXFP4 indexer keys (official numerics)
 };
 
 struct CachePoolSpec {
