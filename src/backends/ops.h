@@ -206,6 +206,12 @@ class Ops {
   virtual void ring_store(const RingStoreParams& p) = 0;
   virtual void indexer_topk(const IndexerTopkParams& p) = 0;
   virtual void paged_attention(const PagedAttentionParams& p) = 0;
+  // Scratch the backend needs for those two (0 on the CPU).
+  virtual size_t indexer_topk_scratch_bytes(int64_t /*T*/, int64_t /*max_visible*/) const { return 0; }
+  virtual size_t paged_attention_scratch_bytes(int64_t /*T*/, int64_t /*H*/, int64_t /*D*/, int64_t /*Wn*/,
+                                               int64_t /*comp_stride*/) const {
+    return 0;
+  }
 };
 
 // The reference CPU backend (fp32 loops over the default thread pool).

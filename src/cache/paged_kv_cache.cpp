@@ -31,6 +31,10 @@ PagedKvCache::PagedKvCache(const ModelConfig& config, const CacheManager& manage
   pools_.window.assign(L, nullptr);
   pools_.entries.assign(L, nullptr);
   pools_.keys.assign(L, nullptr);
+  pools_.window_slots = int64_t(window_blocks) * kCacheBlockTokens;
+  pools_.entry_slots.assign(L, 0);
+  pools_.key_slots.assign(L, 0);
+  pools_.ring_rows.assign(L, 0);
   for (int r = 0; r < 2; ++r) {
     pools_.ring_kv[r].assign(L, nullptr);
     pools_.ring_gate[r].assign(L, nullptr);
@@ -46,12 +50,15 @@ PagedKvCache::PagedKvCache(const ModelConfig& config, const CacheManager& manage
       const uint64_t blocks = uint64_t(manager.pool(size_t(pool)).capacity());
       const uint64_t per_block = uint64_t(kCacheBlockTokens / ratio);
       pools_.entries[l] = allocate(blocks * per_block * kv_bytes);
+      pools_.entry_slots[l] = int64_t(blocks * per_block);
       const uint64_t R = uint64_t(compressor_ring_tokens(ratio));
+      pools_.ring_rows[l] = int64_t(states * R);
       const uint64_t width = uint64_t(ratio == 4 ? 2 : 1) * uint64_t(D);
       pools_.ring_kv[0][l] = static_cast<float*>(allocate(states * R * width * 4));
       pools_.ring_gate[0][l] = static_cast<float*>(allocate(states * R * width * 4));
       if (ratio == 4) {
         pools_.keys[l] = allocate(blocks * per_block * key_bytes);
+        pools_.key_slots[l] = int64_t(blocks * per_block);
         const uint64_t iw = 2 * uint64_t(Di);
         pools_.ring_kv[1][l] = static_cast<float*>(allocate(states * R * iw * 4));
         pools_.ring_gate[1][l] = static_cast<float*>(allocate(states * R * iw * 4));
@@ -97,7 +104,7 @@ bool PagedKvCache::read_window(SequenceId seq, int layer, int64_t pos, float* ou
   void* vec = ops_.alloc(size_t(config_.head_dim) * 4);
   ops_.upload(slots, &slot, sizeof(slot));
   ops_.kv_load(KvLoadParams{pools_.window[size_t(layer)], static_cast<int32_t*>(slots), 1, config_.head_dim,
-                            config_.rope_head_dim, pools_.kv_format, static_cast<float*>(vec)});
+                            config_.rope_head_dim, pools_.kv_format, static_cast<float*>(vec), pools_.window_slots});
   ops_.download(out, vec, size_t(config_.head_dim) * 4);
   ops_.synchronize();
   ops_.free(slots);
@@ -121,10 +128,11 @@ bool PagedKvCache::read_entry(SequenceId seq, int layer, CacheRole role, int64_t
   ops_.upload(slots, &slot, sizeof(slot));
   if (role == CacheRole::Indexer)
     ops_.key_load(KeyLoadParams{pools_.keys[size_t(layer)], static_cast<int32_t*>(slots), 1, dim, pools_.key_format,
-                                static_cast<float*>(vec)});
+                                static_cast<float*>(vec), pools_.key_slots[size_t(layer)]});
   else
     ops_.kv_load(KvLoadParams{pools_.entries[size_t(layer)], static_cast<int32_t*>(slots), 1, dim,
-                              config_.rope_head_dim, pools_.kv_format, static_cast<float*>(vec)});
+                              config_.rope_head_dim, pools_.kv_format, static_cast<float*>(vec),
+                              pools_.entry_slots[size_t(layer)]});
   ops_.download(out, vec, size_t(dim) * 4);
   ops_.synchronize();
   ops_.free(slots);

@@ -30,6 +30,10 @@ struct KvPools {
   // Compressor rings per layer and role: [state slots · R, W] floats, R = compressor_ring_tokens,
   // W = coff · D_c; null where the layer has no such compressor.
   std::vector<float*> ring_kv[2], ring_gate[2];
+  // Slots of each pool (bounds for the ops): window pools, entry / key pools per layer (0 where
+  // absent), ring rows (state slots · R) per layer.
+  int64_t window_slots = 0;
+  std::vector<int64_t> entry_slots, key_slots, ring_rows;
 };
 
 // The blocks of one sequence: block ids by token block (128 tokens) per pool; -1 where a window

@@ -18,7 +18,7 @@ const DevicePlan::Emission& emission_of(const DevicePlan& plan, int ratio) {
 // One compressor of the layer: projections of every token, the entries completing in this step
 // (finished: norm, RoPE, quantization point), then the ring update. Returns [n_emit, D_c].
 float* compress_step(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role, const RopeTable& rope,
-                     const float* x, const DevicePlan& plan, float* ring_kv, float* ring_gate) {
+                     const float* x, const DevicePlan& plan, float* ring_kv, float* ring_gate, int64_t ring_rows) {
   const int64_t T = plan.T, width = p.width();
   const DevicePlan::Emission& e = emission_of(plan, p.ratio);
   if (ring_kv == nullptr || ring_gate == nullptr) fail("compressor: the cache has no ring for this layer");
@@ -38,6 +38,8 @@ float* compress_step(const ForwardContext& ctx, const CompressorParams& p, Compr
     cp.ratio = p.ratio;
     cp.Dc = p.dim;
     cp.out = E;
+    cp.T = T;
+    cp.ring_rows = ring_rows;
     ctx.ops.compress_pool_paged(cp);
     finish_entries(ctx, p, role, rope, E, e.first_pos, e.n);
   }
@@ -50,6 +52,8 @@ float* compress_step(const ForwardContext& ctx, const CompressorParams& p, Compr
   rs.W = width;
   rs.ring_kv = ring_kv;
   rs.ring_gate = ring_gate;
+  rs.T = T;
+  rs.ring_rows = ring_rows;
   ctx.ops.ring_store(rs);
   return E;
 }
@@ -68,10 +72,11 @@ float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, cons
 
   // 1. The call's window K=V: a staging copy in the pool format, and the window pool.
   void* call_kv = ctx.ws.bytes(size_t(T * slot_bytes));
-  KvStoreParams st{kv, plan.rows, T, D, rd, pools.kv_format, call_kv};
+  KvStoreParams st{kv, plan.rows, T, D, rd, pools.kv_format, call_kv, T};
   ctx.ops.kv_store(st);
   st.slots = plan.win_store;
   st.pool = pools.window.at(layer);
+  st.pool_slots = pools.window_slots;
   ctx.ops.kv_store(st);
 
   PagedAttentionParams ap;
@@ -87,20 +92,25 @@ float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, cons
   ap.D = D;
   ap.rope_dim = rd;
   ap.scale = float(std::pow(double(D), -0.5));
+  ap.win_pool_slots = pools.window_slots;
 
   if (p.has_compressor) {
     // 2. Compressed entries completing in this step.
     const DevicePlan::Emission& e = emission_of(plan, p.compressor.ratio);
     const float* E = compress_step(ctx, p.compressor, CompressorRole::Attention, p.rope, x, plan,
-                                   pools.ring_kv[0].at(layer), pools.ring_gate[0].at(layer));
-    ctx.ops.kv_store(KvStoreParams{E, e.slot, e.n, D, rd, pools.kv_format, pools.entries.at(layer)});
+                                   pools.ring_kv[0].at(layer), pools.ring_gate[0].at(layer), pools.ring_rows.at(layer));
+    ctx.ops.kv_store(
+        KvStoreParams{E, e.slot, e.n, D, rd, pools.kv_format, pools.entries.at(layer), pools.entry_slots.at(layer)});
     ap.comp_pool = pools.entries[layer];
+    ap.comp_pool_slots = pools.entry_slots[layer];
     if (p.has_indexer) {
       // 3. CSA: indexer keys, then the selection.
       const int64_t hd = cfg.index_head_dim, nh = cfg.index_n_heads, k = cfg.index_topk;
       const float* keys = compress_step(ctx, p.indexer.compressor, CompressorRole::Indexer, p.rope, x, plan,
-                                        pools.ring_kv[1].at(layer), pools.ring_gate[1].at(layer));
-      ctx.ops.key_store(KeyStoreParams{keys, e.slot, e.n, hd, pools.key_format, pools.keys.at(layer)});
+                                        pools.ring_kv[1].at(layer), pools.ring_gate[1].at(layer),
+                                        pools.ring_rows.at(layer));
+      ctx.ops.key_store(
+          KeyStoreParams{keys, e.slot, e.n, hd, pools.key_format, pools.keys.at(layer), pools.key_slots.at(layer)});
       const IndexerQuery iq = indexer_query(ctx, p.indexer, p.rope, qp.qr, x, T, plan.positions);
       IndexerTopkParams ip;
       ip.q = iq.q;
@@ -118,6 +128,11 @@ float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, cons
       ip.topk = k;
       ip.sel = ctx.ws.ints(T * k);
       ip.count = ctx.ws.ints(T);
+      ip.key_pool_slots = pools.key_slots[layer];
+      ip.segments = plan.segments;
+      ip.max_visible = plan.max_visible4;
+      ip.scratch_bytes = ctx.ops.indexer_topk_scratch_bytes(T, plan.max_visible4);
+      if (ip.scratch_bytes > 0) ip.scratch = ctx.ws.bytes(ip.scratch_bytes);
       ctx.ops.indexer_topk(ip);
       ap.comp = ip.sel;
       ap.comp_count = ip.count;
@@ -132,6 +147,8 @@ float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, cons
   // 4. Core attention with the sink, then the output projection.
   float* o = ctx.ws.floats(T * H * D);
   ap.out = o;
+  ap.scratch_bytes = ctx.ops.paged_attention_scratch_bytes(T, H, D, plan.Wn, ap.comp_stride);
+  if (ap.scratch_bytes > 0) ap.scratch = ctx.ws.bytes(ap.scratch_bytes);
   ctx.ops.paged_attention(ap);
   (void)scope;
   return attention_output(ctx, p, o, T, plan.positions);

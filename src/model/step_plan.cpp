@@ -122,6 +122,7 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
         }
       }
       plan.visible4.push_back(int32_t((pt + 1) / 4));
+      plan.max_visible4 = std::max<int64_t>(plan.max_visible4, (pt + 1) / 4);
       if (has128) {
         const int64_t n = (pt + 1) / 128;
         plan.count128[size_t(t)] = int32_t(n);
@@ -203,6 +204,8 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
   d.e4 = emission(p.e4, e4);
   d.e128 = emission(p.e128, e128);
   d.visible4 = static_cast<const int32_t*>(at(visible4));
+  d.max_visible4 = p.max_visible4;
+  d.segments = int64_t(p.spans.size());
   d.table4_stride = p.table4_stride;
   d.table4 = static_cast<const int32_t*>(at(table4));
   d.comp128_stride = p.comp128_stride;

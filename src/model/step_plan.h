@@ -49,6 +49,7 @@ struct StepPlan {
   EmissionPlan e4, e128;
   // CSA: entries visible to each token and the csa block table of each segment.
   std::vector<int32_t> visible4;     // [T]
+  int64_t max_visible4 = 0;
   int64_t table4_stride = 0;
   std::vector<int32_t> table4;       // [segments, table4_stride]
   // HCA: every visible entry's slot.
@@ -85,6 +86,7 @@ struct DevicePlan {
     const int32_t* ring_dst = nullptr;
   } e4, e128;
   const int32_t* visible4 = nullptr;
+  int64_t max_visible4 = 0, segments = 0;
   int64_t table4_stride = 0;
   const int32_t* table4 = nullptr;
   int64_t comp128_stride = 0;

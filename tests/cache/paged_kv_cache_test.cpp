@@ -61,7 +61,8 @@ TEST_P(PagedKvCacheTest, PlannedSlotsReadBackPerSequenceAndLayer) {
     const StepPlan plan = plan_step(cfg, cache.storage, {{s, p0, 0, n}}, std::vector<int64_t>(size_t(n), 1), {});
     for (int l = 0; l < layers; ++l) {
       const std::vector<float> v = random_vecs(rng, n, D, rd, fp8, false);
-      ops.kv_store(KvStoreParams{v.data(), plan.win_store.data(), n, D, rd, pools.kv_format, pools.window[size_t(l)]});
+      ops.kv_store(KvStoreParams{v.data(), plan.win_store.data(), n, D, rd, pools.kv_format, pools.window[size_t(l)],
+                                 pools.window_slots});
       for (int64_t i = 0; i < n; ++i)
         window[{s, l, p0 + i}] = std::vector<float>(v.begin() + i * D, v.begin() + (i + 1) * D);
       const int c = cfg.layers[size_t(l)].compress_ratio;
@@ -69,12 +70,14 @@ TEST_P(PagedKvCacheTest, PlannedSlotsReadBackPerSequenceAndLayer) {
       const EmissionPlan& e = c == 4 ? plan.e4 : plan.e128;
       ASSERT_EQ(e.n, (p0 + n) / c - p0 / c);
       const std::vector<float> ev = random_vecs(rng, e.n, D, rd, fp8, false);
-      ops.kv_store(KvStoreParams{ev.data(), e.slot.data(), e.n, D, rd, pools.kv_format, pools.entries[size_t(l)]});
+      ops.kv_store(KvStoreParams{ev.data(), e.slot.data(), e.n, D, rd, pools.kv_format, pools.entries[size_t(l)],
+                                 pools.entry_slots[size_t(l)]});
       for (int64_t i = 0; i < e.n; ++i)
         entries[{s, l, p0 / c + i}] = std::vector<float>(ev.begin() + i * D, ev.begin() + (i + 1) * D);
       if (c != 4) continue;
       const std::vector<float> kv = random_vecs(rng, e.n, Di, 0, fp8, true);
-      ops.key_store(KeyStoreParams{kv.data(), e.slot.data(), e.n, Di, pools.key_format, pools.keys[size_t(l)]});
+      ops.key_store(KeyStoreParams{kv.data(), e.slot.data(), e.n, Di, pools.key_format, pools.keys[size_t(l)],
+                                   pools.key_slots[size_t(l)]});
       for (int64_t i = 0; i < e.n; ++i)
         keys[{s, l, p0 / 4 + i}] = std::vector<float>(kv.begin() + i * Di, kv.begin() + (i + 1) * Di);
     }
