@@ -30,6 +30,7 @@
 //                      through hadamard_fp4 (the official indexer keys).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace dsv4 {
@@ -48,6 +49,16 @@ inline constexpr int64_t key_slot_bytes(KeyFormat format, int64_t hd) {
 static_assert(kv_slot_bytes(KvFormat::Fp8Ds, 512, 64) == 584);
 static_assert(key_slot_bytes(KeyFormat::Mxfp4, 128) == 72);
 
+// Bounds. Every struct carries the sizes of the buffers its indices point into (pool_slots,
+// ring_rows, T, segments, ...). The CPU reference checks every index against them and throws
+// dsv4::Error naming the field and value; the CUDA launchers check the host-side fields (shapes,
+// pointers, alignment) and return a Status, and the kernels, which cannot report, treat an index
+// out of range like a skipped one (-1: not stored, zeros when loaded, no key, score −inf).
+//
+// Decoding a scale byte 255 (the scale of a block holding ±inf) multiplies by +inf, so decoding
+// reproduces the fake-quant's value in every case (a block with an infinity becomes NaN / ±inf
+// exactly as fake_quant_fp8 / fake_quant_fp4 leave it).
+
 // ---- stores (scatter through a slot mapping) ----
 // pool[slots[i]] = encode(vecs[i, :]) for i < n with slots[i] >= 0 (slots[i] = -1: skipped).
 // No two i share a slot (the host guarantees it).
@@ -58,6 +69,7 @@ struct KvStoreParams {
   int64_t D = 0, rope_dim = 0;
   KvFormat format = KvFormat::F32;
   void* pool = nullptr;          // the layer's slots
+  int64_t pool_slots = 0;        // slots in `pool`: every slots[i] < pool_slots
 };
 struct KeyStoreParams {
   const float* keys = nullptr;   // [n, hd]
@@ -66,6 +78,7 @@ struct KeyStoreParams {
   int64_t hd = 0;
   KeyFormat format = KeyFormat::F32;
   void* pool = nullptr;
+  int64_t pool_slots = 0;        // slots in `pool`: every slots[i] < pool_slots
 };
 // Decoders (tests, the drift tool, prefix-cache checks): out[i, :] = decode(pool[slots[i]]),
 // slots[i] = -1 gives zeros.
@@ -75,6 +88,7 @@ struct KvLoadParams {
   int64_t n = 0, D = 0, rope_dim = 0;
   KvFormat format = KvFormat::F32;
   float* out = nullptr;            // [n, D]
+  int64_t pool_slots = 0;          // slots in `pool`: every slots[i] < pool_slots
 };
 struct KeyLoadParams {
   const void* pool = nullptr;
@@ -82,6 +96,7 @@ struct KeyLoadParams {
   int64_t n = 0, hd = 0;
   KeyFormat format = KeyFormat::F32;
   float* out = nullptr;            // [n, hd]
+  int64_t pool_slots = 0;          // slots in `pool`: every slots[i] < pool_slots
 };
 
 // ---- compressor (spec §7.3, §11.1) ----
@@ -111,6 +126,8 @@ struct CompressPoolParams {
   int ratio = 4;
   int64_t Dc = 0;                  // entry width; W = (ratio == 4 ? 2 : 1)·Dc
   float* out = nullptr;            // [n_emit, Dc] raw pooled entries (before norm / RoPE)
+  int64_t T = 0;                   // rows of kv / gate: every src >= 0 is < T
+  int64_t ring_rows = 0;           // rows of ring_kv / ring_gate (slots·R): every −1 − src < ring_rows
 };
 // ring[dst[i]] = (kv[rows[i]], gate[rows[i]]) for i < n (dst = s·R + r; distinct, so only the
 // last R tokens of a segment are listed). Runs after the step's pooling has read the ring.
@@ -122,6 +139,8 @@ struct RingStoreParams {
   int64_t n = 0, W = 0;
   float* ring_kv = nullptr;        // [slots·R, W]
   float* ring_gate = nullptr;
+  int64_t T = 0;                   // rows of kv / gate: every rows[i] < T
+  int64_t ring_rows = 0;           // rows of the ring (slots·R): every dst[i] < ring_rows
 };
 
 // ---- lightning indexer over paged keys (spec §7.4) ----
@@ -148,6 +167,14 @@ struct IndexerTopkParams {
   int32_t* count = nullptr;        // [T]
   float* scores = nullptr;         // optional [T, score_stride]
   int64_t score_stride = 0;
+  int64_t key_pool_slots = 0;      // slots in key_pool: every table entry reached is < key_pool_slots / E
+  int64_t segments = 0;            // rows of `table`: every seg[t] < segments
+  int64_t max_visible = 0;         // an upper bound of visible[t] the host knows (sizes the CUDA
+                                   // grid and scratch); every visible[t] <= max_visible,
+                                   // <= table_stride·E and, with scores, <= score_stride
+  void* scratch = nullptr;         // CUDA only: device scratch of scratch_bytes
+                                   // (cuda::indexer_topk_scratch_bytes); the CPU ignores it
+  size_t scratch_bytes = 0;
 };
 
 // ---- core attention with sink over paged keys (spec §7.6) ----
@@ -172,6 +199,10 @@ struct PagedAttentionParams {
   int64_t T = 0, H = 0, D = 0, rope_dim = 0;
   float scale = 1.0f;
   float* out = nullptr;              // [T, H, D]
+  int64_t win_pool_slots = 0;        // slots in win_pool: every win[t, j] >= 0 is < win_pool_slots
+  int64_t comp_pool_slots = 0;       // slots in comp_pool: every comp[t, j] >= 0 is < comp_pool_slots
+  void* scratch = nullptr;           // CUDA only: device scratch of scratch_bytes for the split-KV
+  size_t scratch_bytes = 0;          // partials (cuda::paged_attention_scratch_bytes); CPU ignores it
 };
 
 }  // namespace dsv4
