@@ -19,7 +19,7 @@
 //   KvFormat::Fp8Ds  — the 584-byte "ds_mla" layout (spec §11.5) for D = 512, rd = 64:
 //                      bytes [0, 448) e4m3 codes of channels 0..447, [448, 576) bf16 of channels
 //                      448..511, [576, 583) 7 UE8M0 scales (one per 64 no-rope channels), byte
-//                      583 = 0. Encoding = the §9.2 FP8 fake-quant (block 64, power-of-two scales)
+//                      583 = 0 (NaN codes are written as 0x7F). Encoding = the §9.2 FP8 fake-quant (block 64, power-of-two scales)
 //                      of the no-rope channels and bf16 of the rope channels; decoding is exact.
 //                      General D: nope = D − rd (a multiple of 64), bytes = align8(nope + 2·rd +
 //                      nope/64).

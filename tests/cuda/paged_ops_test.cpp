@@ -482,7 +482,8 @@ std::vector<float> cpu_attn(const AttnData& a) {
 }
 
 // Runs the GPU op; scratch_tokens = 0: all T.
-std::vector<float> gpu_attn(const AttnData& a, int64_t scratch_tokens, bool* guards_ok) {
+std::vector<float> gpu_attn(const AttnData& a, int64_t scratch_tokens, bool* guards_ok,
+                            PagedAttentionKernel kernel = PagedAttentionKernel::kTiled) {
   Dev<float> dq(a.q), dsink(a.sink);
   Dev<uint8_t> dwp(a.win_pool), dcp(a.comp_pool), dck(a.call_kv);
   Dev<int32_t> dwin(a.win), dcomp(a.comp), dcc(a.comp_count);
@@ -493,7 +494,7 @@ std::vector<float> gpu_attn(const AttnData& a, int64_t scratch_tokens, bool* gua
   p.q = dq.get(), p.sink = dsink.get(), p.win_pool = dwp.get(), p.call_kv = dck.get(), p.win = dwin.get();
   p.comp_pool = dcp.get(), p.comp = a.comp_stride > 0 ? dcomp.get() : nullptr, p.comp_count = dcc.get();
   p.out = out.get<float>(), p.scratch = scratch.get(), p.scratch_bytes = sb;
-  const Status st = paged_attention(p, nullptr);
+  const Status st = paged_attention(p, nullptr, kernel);
   EXPECT_TRUE(st) << st.message();
   cudaDeviceSynchronize();
   *guards_ok = bool(out.guards_ok());
@@ -521,10 +522,12 @@ TEST(CudaPaged, AttentionMatchesCpu) {
       SCOPED_TRACE(::testing::Message() << c.name << " format " << int(f));
       const AttnData a = make_attn(c, f, rng);
       const auto want = cpu_attn(a);
-      bool ok = false;
-      const auto got = gpu_attn(a, c.T > 8 ? 7 : 0, &ok);  // chunked scratch for the larger T
-      ASSERT_TRUE(ok) << "guard bytes";
-      ASSERT_TRUE(close_rel(got, want, 1e-5));
+      for (PagedAttentionKernel kernel : {PagedAttentionKernel::kTiled, PagedAttentionKernel::kPerWarp}) {
+        bool ok = false;
+        const auto got = gpu_attn(a, c.T > 8 ? 7 : 0, &ok, kernel);  // chunked scratch for the larger T
+        ASSERT_TRUE(ok) << "guard bytes, kernel " << int(kernel);
+        ASSERT_TRUE(close_rel(got, want, 1e-5)) << "kernel " << int(kernel);
+      }
     }
 }
 
@@ -535,6 +538,11 @@ TEST(CudaPaged, AttentionBatchIndependentAndNaN) {
   Rng rng(seed);
   AttnData a = make_attn({"flash 8K", 64, 16, 8192, 512, false}, KvFormat::Fp8Ds, rng);
   bool ok = false;
+  {
+    const auto all = gpu_attn(a, 0, &ok, PagedAttentionKernel::kPerWarp);
+    const auto chunked = gpu_attn(a, 5, &ok, PagedAttentionKernel::kPerWarp);
+    ASSERT_EQ(0, std::memcmp(all.data(), chunked.data(), all.size() * 4)) << "chunking changed bits (per-warp)";
+  }
   const auto all = gpu_attn(a, 0, &ok);
   const auto chunked = gpu_attn(a, 3, &ok);
   ASSERT_EQ(0, std::memcmp(all.data(), chunked.data(), all.size() * 4)) << "chunking changed bits";

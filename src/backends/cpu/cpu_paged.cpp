@@ -68,7 +68,10 @@ void encode_kv_slot(const float* v, int64_t D, int64_t rd, KvFormat format, uint
     const float* x = v + b * 64;
     const float s = fp8_block_scale(amax_of(x, 64));
     scales[b] = scale_byte(s);
-    for (int64_t i = 0; i < 64; ++i) slot[b * 64 + i] = f32_to_e4m3(std::clamp(x[i] / s, -kE4M3Max, kE4M3Max));
+    for (int64_t i = 0; i < 64; ++i) {
+      const float r = std::clamp(x[i] / s, -kE4M3Max, kE4M3Max);
+      slot[b * 64 + i] = std::isnan(r) ? uint8_t(0x7F) : f32_to_e4m3(r);  // canonical NaN code (no sign)
+    }
   }
   for (int64_t i = 0; i < rd; ++i) {
     const uint16_t h = f32_to_bf16(v[nope + i]);

@@ -250,7 +250,7 @@ Status check_paged_attention(const PagedAttentionParams& p) {
   return Status::ok();
 }
 
-Status paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
+Status paged_attention(const PagedAttentionParams& p, cudaStream_t stream, PagedAttentionKernel kernel) {
   if (Status s = check_paged_attention(p); !s) return s;
   if (p.T == 0) return Status::ok();
   const int64_t ns = attention_splits(p.Wn, p.comp_stride);
@@ -258,7 +258,8 @@ Status paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
   const int64_t chunk = per_token == 0 ? p.T : std::min<int64_t>(p.T, int64_t(p.scratch_bytes) / per_token);
   for (int64_t t0 = 0; t0 < p.T; t0 += chunk) {
     const int64_t tc = std::min(chunk, p.T - t0);
-    if (Status s = launched("paged_attention", detail::launch_paged_attention(p, t0, tc, ns, static_cast<float*>(p.scratch), stream)); !s)
+    if (Status s = launched("paged_attention", detail::launch_paged_attention(p, t0, tc, ns, static_cast<float*>(p.scratch),
+                                                                           kernel == PagedAttentionKernel::kTiled, stream)); !s)
       return s;
   }
   return Status::ok();

@@ -132,7 +132,12 @@ DSV4_PHD float scale_value(uint8_t b) {
 }
 
 // One element of each format: code of x in a block of scale s; decoded value.
-DSV4_PHD uint8_t fp8_code(float x, float s) { return enc_e4m3(std_clamp(div_rn(x, s), -448.0f, 448.0f)); }
+// A NaN quotient (x NaN, or ±inf / inf in a block holding an infinity) gets the canonical code
+// 0x7F: the sign of a NaN differs between CPUs and GPUs, its value (NaN) does not.
+DSV4_PHD uint8_t fp8_code(float x, float s) {
+  const float r = std_clamp(div_rn(x, s), -448.0f, 448.0f);
+  return r != r ? uint8_t(0x7F) : enc_e4m3(r);
+}
 DSV4_PHD uint8_t fp4_code(float x, float s) { return enc_e2m1(std_clamp(div_rn(x, s), -6.0f, 6.0f)); }
 DSV4_PHD float fp8_value(uint8_t q, uint8_t sb) { return mul_rn(dec_e4m3(q), scale_value(sb)); }
 // e2m1 · 2^k is exact in bf16 for every k a block scale takes; NaN/inf from sb = 255 pass.

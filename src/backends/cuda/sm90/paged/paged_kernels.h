@@ -25,6 +25,6 @@ cudaError_t launch_indexer_select(const IndexerTopkParams& p, int64_t t0, int64_
 
 // Tokens [t0, t0 + tc), partials in `scratch` ([tc, H, ns, D] then [tc, H, ns, 2] floats).
 cudaError_t launch_paged_attention(const PagedAttentionParams& p, int64_t t0, int64_t tc, int64_t ns,
-                                   float* scratch, cudaStream_t stream);
+                                   float* scratch, bool tiled, cudaStream_t stream);
 
 }  // namespace dsv4::cuda::detail
