@@ -94,7 +94,7 @@ void report(const char* op, const char* cs, const char* fmt, int64_t T, double b
 }
 
 void bench_attention(const char* cs, KvFormat f, int64_t T, int64_t ctx, int reps,
-                     cuda::PagedAttentionKernel kernel = cuda::PagedAttentionKernel::kTiled) {
+                     cuda::PagedAttentionKernel kernel = cuda::PagedAttentionKernel::kAuto) {
   const int64_t H = 64, D = 512, rd = 64, Wn = 128, comp = ctx >= (int64_t(1) << 20) ? 8192 : 512;  // HCA at 1M: 8192
   const int64_t bytes = kv_slot_bytes(f, D, rd);
   // Pools: each token's keys are distinct random slots of pools of >= 256 MB, so nothing stays in L2.
@@ -123,7 +123,9 @@ void bench_attention(const char* cs, KvFormat f, int64_t T, int64_t ctx, int rep
   p.scratch_bytes = sb;
   require(cuda::check_paged_attention(p), "paged_attention");
   const double ms = median_ms([&] { require(cuda::paged_attention(p, nullptr, kernel), "paged_attention"); }, reps);
-  report(kernel == cuda::PagedAttentionKernel::kTiled ? "paged_attention" : "paged_attention_perwarp", cs, f == KvFormat::F32 ? "F32" : "Fp8Ds", T, double(T * (Wn + comp) * bytes), ms);
+  report(kernel == cuda::PagedAttentionKernel::kPerWarp ? "paged_attention_perwarp"
+         : kernel == cuda::PagedAttentionKernel::kTiled  ? "paged_attention_tiled"
+                                                         : "paged_attention", cs, f == KvFormat::F32 ? "F32" : "Fp8Ds", T, double(T * (Wn + comp) * bytes), ms);
 }
 
 void bench_indexer(const char* cs, int64_t T, int64_t ctx, int reps) {
@@ -201,6 +203,7 @@ int main() {
     bench_attention("HCA-64K", KvFormat::Fp8Ds, T, 65536, reps);
     bench_attention("CSA-8K", KvFormat::F32, T, 8192, reps);
     bench_attention("CSA-8K", KvFormat::Fp8Ds, T, 8192, reps, cuda::PagedAttentionKernel::kPerWarp);
+    bench_attention("CSA-8K", KvFormat::F32, T, 8192, reps, cuda::PagedAttentionKernel::kTiled);
   }
   for (int64_t T : {1, 8}) bench_attention("HCA-1M", KvFormat::Fp8Ds, T, 1 << 20, reps);
   for (int64_t T : {1, 64}) bench_attention("prefill-8K", KvFormat::Fp8Ds, T * 64, 8192, 5);

@@ -483,7 +483,7 @@ std::vector<float> cpu_attn(const AttnData& a) {
 
 // Runs the GPU op; scratch_tokens = 0: all T.
 std::vector<float> gpu_attn(const AttnData& a, int64_t scratch_tokens, bool* guards_ok,
-                            PagedAttentionKernel kernel = PagedAttentionKernel::kTiled) {
+                            PagedAttentionKernel kernel = PagedAttentionKernel::kAuto) {
   Dev<float> dq(a.q), dsink(a.sink);
   Dev<uint8_t> dwp(a.win_pool), dcp(a.comp_pool), dck(a.call_kv);
   Dev<int32_t> dwin(a.win), dcomp(a.comp), dcc(a.comp_count);

@@ -1,11 +1,12 @@
 // The lightning indexer over paged keys on the GPU (contract: backends/paged_ops.h, spec §7.4).
 //
 // Two kernels per chunk of tokens:
-//  1. scores: one thread per (token, visible entry); the key (F32 or Mxfp4, decoded exactly) in
-//     registers, q[t] and wts[t] in shared memory; score = Σ_h wts·max(q_h·k, 0) with each dot in
-//     the reference order (16 fused lanes + the AVX2 hsum tree, cpu_paged.h ref_dot) and the h sum
-//     in increasing h, all with explicitly rounded fp32 operations: the scores are bit-identical
-//     to cpu_indexer_topk's, hence so is the selection.
+//  1. scores: a CTA per (token, 32 entries); 4 threads per entry (head groups of nh/4 when
+//     nh % 4 == 0, else 1 thread over all heads), the key (F32 or Mxfp4, decoded exactly) in
+//     registers, q[t] and wts[t] in shared memory; the terms wts·max(q_h·k, 0), each dot in the
+//     reference order (16 fused lanes + the AVX2 hsum tree, cpu_paged.h ref_dot), are summed in
+//     increasing h by one thread, all with explicitly rounded fp32 operations: the scores are
+//     bit-identical to cpu_indexer_topk's, hence so is the selection.
 //  2. top-k: one CTA per token; an exact radix select on the 64-bit key (score, then smaller w)
 //     finds the k-th entry, the k winners are compacted and bitonic-sorted: sel = the CPU's
 //     selection (same slots, same order; ties by smaller w), count = k.

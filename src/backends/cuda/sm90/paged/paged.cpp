@@ -253,13 +253,15 @@ Status check_paged_attention(const PagedAttentionParams& p) {
 Status paged_attention(const PagedAttentionParams& p, cudaStream_t stream, PagedAttentionKernel kernel) {
   if (Status s = check_paged_attention(p); !s) return s;
   if (p.T == 0) return Status::ok();
+  const bool tiled = kernel == PagedAttentionKernel::kTiled ||
+                     (kernel == PagedAttentionKernel::kAuto && p.format == KvFormat::Fp8Ds);
   const int64_t ns = attention_splits(p.Wn, p.comp_stride);
   const int64_t per_token = paged_attention_scratch_bytes(1, p.H, p.D, p.Wn, p.comp_stride);
   const int64_t chunk = per_token == 0 ? p.T : std::min<int64_t>(p.T, int64_t(p.scratch_bytes) / per_token);
   for (int64_t t0 = 0; t0 < p.T; t0 += chunk) {
     const int64_t tc = std::min(chunk, p.T - t0);
     if (Status s = launched("paged_attention", detail::launch_paged_attention(p, t0, tc, ns, static_cast<float*>(p.scratch),
-                                                                           kernel == PagedAttentionKernel::kTiled, stream)); !s)
+                                                                           tiled, stream)); !s)
       return s;
   }
   return Status::ok();

@@ -33,14 +33,16 @@ inline constexpr int kPagedAttentionSplit = 64;
 
 size_t paged_attention_scratch_bytes(int64_t T, int64_t H, int64_t D, int64_t Wn, int64_t comp_stride);
 
-// kTiled (the default): each CTA decodes 16 keys at a time into shared memory once for its 8
-// heads. kPerWarp: every warp loads and decodes each key itself (the first version; kept to
-// cross-check and as a fallback). Both are deterministic and batch-independent; they differ
-// from each other (not from the CPU, ~1e-6) by where the running max is updated.
-enum class PagedAttentionKernel : uint8_t { kTiled, kPerWarp };
+// kTiled: each CTA decodes 16 keys at a time into shared memory once for its 8 heads (the
+// faster one for Fp8Ds: 1.7-2.2x per-warp on the H200). kPerWarp: every warp loads and decodes
+// each key itself (faster for F32 at T >= 8). kAuto (the default) picks by format only (Fp8Ds:
+// tiled, F32: per-warp), never by T, so a token's bits do not depend on the batch. Both are
+// deterministic; they differ from each other (not from the CPU: ~1e-6) by where the running max
+// is updated. bench/results/2026-12-02-cuda-paged.md has the numbers.
+enum class PagedAttentionKernel : uint8_t { kAuto, kTiled, kPerWarp };
 
 Status check_paged_attention(const PagedAttentionParams& p);
 Status paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
-                       PagedAttentionKernel kernel = PagedAttentionKernel::kTiled);
+                       PagedAttentionKernel kernel = PagedAttentionKernel::kAuto);
 
 }  // namespace dsv4::cuda
