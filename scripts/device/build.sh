@@ -13,17 +13,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BUILD=build-device
+BUILD=${BUILD:-build-device}  # BUILD=<dir>: reuse another configured build tree
 STAGE=$BUILD/stage
 command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 command -v nvcc >/dev/null || { echo "[device/build] nvcc not found: the CUDA backend cannot be built" >&2; exit 1; }
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDSV4_CUDA=ON -DDSV4_SANITIZER_TESTS=OFF >/dev/null
-cmake --build "$BUILD" --target test_cuda bench_dequant -j "${JOBS:-2}"
+cmake --build "$BUILD" --target test_cuda bench_dequant bench_paged -j "${JOBS:-2}"
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/bin" "$STAGE/lib"
-cp "$BUILD/tests/test_cuda" "$BUILD/bench/cuda/bench_dequant" "$STAGE/bin/"
+cp "$BUILD/tests/test_cuda" "$BUILD/bench/cuda/bench_dequant" "$BUILD/bench/cuda/bench_paged" "$STAGE/bin/"
 strip "$STAGE/bin/"*
 # Shared libraries outside the C/C++ runtime and the CUDA driver: carry them along.
 for bin in "$STAGE/bin/"*; do
