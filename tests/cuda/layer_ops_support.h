@@ -29,19 +29,27 @@ inline uint32_t bitsf(float x) { return f32_bits(x); }
 template <typename T>
 class Guarded {
  public:
-  explicit Guarded(size_t n) : n_(n), buf_(2 * kGuardBytes + n * sizeof(T)) {
-    cudaMemset(buf_.get(), kPoison, buf_.size());
+  explicit Guarded(size_t n) : n_(n), bytes_(2 * kGuardBytes + n * sizeof(T)) {
+    if (cudaMalloc(&ptr_, bytes_) != cudaSuccess) ptr_ = nullptr;
+    if (ptr_ != nullptr) cudaMemset(ptr_, kPoison, bytes_);
   }
-  T* get() const { return reinterpret_cast<T*>(buf_.get() + kGuardBytes); }
+  ~Guarded() {
+    if (ptr_ != nullptr) cudaFree(ptr_);
+  }
+  Guarded(Guarded&& o) noexcept : n_(o.n_), bytes_(o.bytes_), ptr_(o.ptr_) { o.ptr_ = nullptr; }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  Guarded& operator=(Guarded&&) = delete;
+  T* get() const { return reinterpret_cast<T*>(static_cast<uint8_t*>(ptr_) + kGuardBytes); }
   size_t size() const { return n_; }
   void upload(const std::vector<T>& v) {
     ASSERT_EQ(v.size(), n_);
     ASSERT_EQ(cudaMemcpy(get(), v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
   }
   std::vector<T> download(const char* what) const {
-    std::vector<uint8_t> all(buf_.size());
+    std::vector<uint8_t> all(bytes_);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
-    EXPECT_EQ(cudaMemcpy(all.data(), buf_.get(), all.size(), cudaMemcpyDeviceToHost), cudaSuccess) << what;
+    EXPECT_EQ(cudaMemcpy(all.data(), ptr_, all.size(), cudaMemcpyDeviceToHost), cudaSuccess) << what;
     for (size_t i = 0; i < kGuardBytes; ++i) {
       if (all[i] != kPoison) {
         ADD_FAILURE() << what << ": canary before the output overwritten at byte " << i;
@@ -59,7 +67,8 @@ class Guarded {
 
  private:
   size_t n_;
-  DeviceBuffer buf_;
+  size_t bytes_;
+  void* ptr_ = nullptr;
 };
 
 // Poisoned output of n floats (NaN-ish 0xA5A5A5A5 pattern everywhere before the kernel).

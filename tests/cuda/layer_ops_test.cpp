@@ -175,7 +175,7 @@ TEST(LayerOps, RopeMatchesCpu) {
         const int64_t row_stride = c.vecs * c.vec_stride + (rows % 2);
         auto x = test::randn(rng, size_t(std::max<int64_t>(rows * row_stride, 1)));
         if (rows == 0) x.clear();
-        std::vector<int64_t> pos(size_t(rows));
+        std::vector<int64_t> pos(static_cast<size_t>(rows));
         for (auto& v : pos) v = int64_t(rng() % (1u << 20));
         if (rows > 0) pos[0] = 0;
         RopeFrequencies f;
@@ -349,7 +349,7 @@ TEST(LayerOps, EmbedBitExact) {
       const int n = 4;
       std::vector<uint16_t> table(size_t(vocab * d));
       for (auto& b : table) b = uint16_t(rng());
-      std::vector<int64_t> ids(size_t(T));
+      std::vector<int64_t> ids(static_cast<size_t>(T));
       for (auto& v : ids) v = int64_t(rng() % uint64_t(vocab));
       if (T > 2) ids[1] = vocab - 1;
       std::vector<float> want(size_t(T * n * d));
