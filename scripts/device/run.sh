@@ -32,6 +32,10 @@ echo "== bench_dequant"
 "$STAGE/bin/bench_dequant" 2>&1 | tee "$OUT/bench_dequant.log"
 step_done bench_dequant "${PIPESTATUS[0]}"
 
+echo "== bench_layer_ops"
+"$STAGE/bin/bench_layer_ops" 2>&1 | tee "$OUT/bench_layer_ops.log"
+step_done bench_layer_ops "${PIPESTATUS[0]}"
+
 echo "== torch_baseline"
 python3 "$STAGE/torch_baseline.py" 2>&1 | tee "$OUT/torch_baseline.log"
 step_done torch_baseline "${PIPESTATUS[0]}"
