@@ -430,7 +430,7 @@ void bench_compress() {
     Arena kv = arena(size_t(T * width) * 4, copies), g = arena(size_t(T * width) * 4, copies),
           ape = arena(size_t(4 * width) * 4, 1), E = arena(size_t(T / 4 * Dc) * 4, copies, false);
     time_case("compress_pool", "ratio4/overlap/Dc512", T, bytes, copies, [&](int c) {
-      CompressPoolParams p;
+      DenseCompressPoolParams p;
       p.kv = kv.at<float>(c);
       p.gate = g.at<float>(c);
       p.ape = ape.at<float>(0);

@@ -119,6 +119,34 @@ inline double expect_close(const std::vector<float>& got, const std::vector<floa
   return worst;
 }
 
+// Row-normwise comparison: |g - w| <= rel · max_row |w| for rows of row_len elements (for outputs
+// that are sums of several terms, where an element near 0 is a cancellation and its own relative
+// error says nothing). NaN/inf must agree. Returns the max of |g - w| / max_row |w|.
+inline double expect_close_rowwise(const std::vector<float>& got, const std::vector<float>& want, size_t row_len,
+                                   double rel, const std::string& what) {
+  EXPECT_EQ(got.size(), want.size()) << what;
+  double worst = 0.0;
+  size_t bad = 0;
+  for (size_t r0 = 0; r0 + row_len <= want.size() && row_len > 0; r0 += row_len) {
+    double scale = 0.0;
+    for (size_t i = r0; i < r0 + row_len; ++i)
+      if (std::isfinite(want[i])) scale = std::max(scale, double(std::fabs(want[i])));
+    for (size_t i = r0; i < r0 + row_len; ++i) {
+      if (!std::isfinite(want[i]) || !std::isfinite(got[i])) {
+        if (bitsf(got[i]) != bitsf(want[i]) && !(std::isnan(got[i]) && std::isnan(want[i])) && ++bad <= 6)
+          ADD_FAILURE() << what << ": non-finite mismatch at " << i << ": gpu " << got[i] << " cpu " << want[i];
+        continue;
+      }
+      const double err = std::fabs(double(got[i]) - double(want[i])) / std::max(scale, 1e-30);
+      worst = std::max(worst, err);
+      if (err > rel && ++bad <= 6)
+        ADD_FAILURE() << what << ": element " << i << " gpu " << got[i] << " cpu " << want[i] << " err/rowmax " << err;
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what << ": elements beyond " << rel << " of their row's max";
+  return worst;
+}
+
 inline std::vector<float> randn(std::mt19937_64& rng, size_t n, float sd = 1.0f) {
   std::normal_distribution<float> d(0.0f, sd);
   std::vector<float> v(n);

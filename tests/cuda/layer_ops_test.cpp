@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/sm90/layer_ops/add.h"
 #include "backends/cuda/sm90/layer_ops/embed.h"
 #include "backends/cuda/sm90/layer_ops/fake_quant_fp8.h"
 #include "backends/cuda/sm90/layer_ops/fake_quant_nvfp4.h"
@@ -372,6 +373,28 @@ TEST(LayerOps, EmbedBitExact) {
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_EQ(test::bitsf(got[i]), test::bitsf(want[i])) << "embed d=" << d << " element " << i;
+    }
+}
+
+// ---------------- add ----------------
+TEST(LayerOps, AddBitExact) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  const uint64_t seed = dsv4::test::fresh_seed("LayerOps.Add");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(3), int64_t(4096), int64_t(513 * 7168), int64_t(1001)})
+    for (float alpha : {1.0f, -0.37f}) {
+      auto y = test::randn(rng, size_t(n)), x = test::randn(rng, size_t(n));
+      auto want = y;
+      for (size_t i = 0; i < want.size(); ++i) want[i] += alpha * x[i];  // CpuOps::add
+      auto dy = up(y), dx = up(x);
+      AddParams p;
+      p.y = dy.get();
+      p.x = dx.get();
+      p.n = n;
+      p.alpha = alpha;
+      ASSERT_TRUE(add(p, nullptr).is_ok());
+      test::expect_bitwise(dy.download("add"), want, "add n=" + std::to_string(n));
     }
 }
 

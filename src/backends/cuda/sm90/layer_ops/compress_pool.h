@@ -12,7 +12,7 @@
 
 namespace dsv4::cuda {
 
-struct CompressPoolParams {
+struct DenseCompressPoolParams {
   const float* kv = nullptr;    // [S, coff·Dc] device (coff = 2 with overlap)
   const float* gate = nullptr;  // [S, coff·Dc]
   const float* ape = nullptr;   // [ratio, coff·Dc]
@@ -24,8 +24,8 @@ struct CompressPoolParams {
 };
 
 #if DSV4_LAYER_OPS_HOST
-Status check_compress_pool(const CompressPoolParams& p);
-Status compress_pool(const CompressPoolParams& p, cudaStream_t stream);
+Status check_compress_pool(const DenseCompressPoolParams& p);
+Status compress_pool(const DenseCompressPoolParams& p, cudaStream_t stream);
 #endif
 
 }  // namespace dsv4::cuda

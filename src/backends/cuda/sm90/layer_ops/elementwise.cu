@@ -104,6 +104,25 @@ __global__ void __launch_bounds__(256) rope_kernel(float* x, const int64_t* __re
   }
 }
 
+// ---------------- add ----------------
+template <bool kVec>
+__global__ void __launch_bounds__(256) add_kernel(float* y, const float* x, int64_t n, float alpha) {
+  const int64_t items = kVec ? n / 4 : n;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < items; i += int64_t(gridDim.x) * blockDim.x) {
+    if (kVec) {
+      float4 a = reinterpret_cast<float4*>(y)[i];
+      const float4 b = reinterpret_cast<const float4*>(x)[i];
+      a.x = add_rn(a.x, mul_rn(alpha, b.x));
+      a.y = add_rn(a.y, mul_rn(alpha, b.y));
+      a.z = add_rn(a.z, mul_rn(alpha, b.z));
+      a.w = add_rn(a.w, mul_rn(alpha, b.w));
+      reinterpret_cast<float4*>(y)[i] = a;
+    } else {
+      y[i] = add_rn(y[i], mul_rn(alpha, x[i]));
+    }
+  }
+}
+
 // ---------------- swiglu ----------------
 __device__ __forceinline__ float swiglu_elem(float gv, float uv, float limit, float rw) {
   if (limit > 0.0f) {
@@ -253,6 +272,15 @@ cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+cudaError_t launch_add(const AddParams& p, cudaStream_t stream) {
+  const bool vec = p.n % 4 == 0 && aligned16(p.x) && aligned16(p.y);
+  if (vec)
+    add_kernel<true><<<grid_for(p.n / 4, 256), 256, 0, stream>>>(p.y, p.x, p.n, p.alpha);
+  else
+    add_kernel<false><<<grid_for(p.n, 256), 256, 0, stream>>>(p.y, p.x, p.n, p.alpha);
+  return cudaGetLastError();
+}
+
 cudaError_t launch_swiglu(const SwigluParams& p, cudaStream_t stream) {
   const bool vec = p.I % 4 == 0 && aligned16(p.g) && aligned16(p.u) && aligned16(p.h);
   const int64_t items = vec ? p.M * (p.I / 4) : p.M * p.I;
@@ -273,7 +301,7 @@ cudaError_t launch_embed(const EmbedParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-cudaError_t launch_compress_pool(const CompressPoolParams& p, cudaStream_t stream) {
+cudaError_t launch_compress_pool(const DenseCompressPoolParams& p, cudaStream_t stream) {
   const int64_t entries = p.S / p.ratio;
   compress_pool_kernel<<<grid_for(entries * p.Dc, 256), 256, 0, stream>>>(p.kv, p.gate, p.ape, p.E, entries, p.Dc,
                                                                           p.ratio, p.overlap);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backends/cuda/sm90/layer_ops/add.h"
 #include "backends/cuda/sm90/layer_ops/compress_pool.h"
 #include "backends/cuda/sm90/layer_ops/embed.h"
 #include "backends/cuda/sm90/layer_ops/fake_quant_fp8.h"
@@ -23,9 +24,10 @@ namespace dsv4::cuda::detail {
 
 cudaError_t launch_rms_norm(const RmsNormParams& p, cudaStream_t stream);
 cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream);
+cudaError_t launch_add(const AddParams& p, cudaStream_t stream);
 cudaError_t launch_swiglu(const SwigluParams& p, cudaStream_t stream);
 cudaError_t launch_embed(const EmbedParams& p, cudaStream_t stream);
-cudaError_t launch_compress_pool(const CompressPoolParams& p, cudaStream_t stream);
+cudaError_t launch_compress_pool(const DenseCompressPoolParams& p, cudaStream_t stream);
 // inv_global = 1 / input_scale, computed on the host as the CPU does.
 cudaError_t launch_fake_quant_fp8(const FakeQuantFp8Params& p, cudaStream_t stream);
 cudaError_t launch_fake_quant_nvfp4(const FakeQuantNvfp4Params& p, float inv_global, cudaStream_t stream);

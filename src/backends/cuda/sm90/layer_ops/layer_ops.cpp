@@ -124,6 +124,19 @@ Status swiglu(const SwigluParams& p, cudaStream_t stream) {
   return launched("swiglu", detail::launch_swiglu(p, stream));
 }
 
+// ---------------- add ----------------
+Status check_add(const AddParams& p) {
+  if (p.n < 0) return fail("add: negative n {}", p.n);
+  if (p.n == 0) return Status::ok();
+  if (p.x == nullptr || p.y == nullptr) return fail("add: null x or y");
+  return Status::ok();
+}
+Status add(const AddParams& p, cudaStream_t stream) {
+  if (Status st = check_add(p); !st) return st;
+  if (p.n == 0) return Status::ok();
+  return launched("add", detail::launch_add(p, stream));
+}
+
 // ---------------- embed ----------------
 Status check_embed(const EmbedParams& p) {
   if (p.T < 0) return fail("embed: negative T {}", p.T);
@@ -139,7 +152,7 @@ Status embed(const EmbedParams& p, cudaStream_t stream) {
 }
 
 // ---------------- compress_pool ----------------
-Status check_compress_pool(const CompressPoolParams& p) {
+Status check_compress_pool(const DenseCompressPoolParams& p) {
   if (p.ratio <= 0) return fail("compress_pool: ratio {} must be positive", p.ratio);
   if (p.S < 0 || p.Dc <= 0) return fail("compress_pool: bad S {} / Dc {}", p.S, p.Dc);
   if (p.S / p.ratio == 0) return Status::ok();
@@ -147,7 +160,7 @@ Status check_compress_pool(const CompressPoolParams& p) {
     return fail("compress_pool: null kv, gate, ape or E");
   return Status::ok();
 }
-Status compress_pool(const CompressPoolParams& p, cudaStream_t stream) {
+Status compress_pool(const DenseCompressPoolParams& p, cudaStream_t stream) {
   if (Status st = check_compress_pool(p); !st) return st;
   if (p.S / p.ratio == 0) return Status::ok();
   return launched("compress_pool", detail::launch_compress_pool(p, stream));
