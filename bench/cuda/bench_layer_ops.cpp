@@ -295,6 +295,22 @@ void bench_hc() {
         p.d = d;
         require(hc_pre(p, nullptr), "hc_pre");
       });
+      time_case("hc_pre/parallel_sinkhorn", tag("d%lld", static_cast<long long>(d)), S, bytes, copies, [&](int c) {
+        HcPreParams p;
+        p.X = X.at<float>(c);
+        p.fn = fn.at<float>(c);
+        p.scale = sc.at<float>(0);
+        p.base = base.at<float>(0);
+        p.a_in = a.at<float>(c);
+        p.post = post.at<float>(c);
+        p.comb = comb.at<float>(c);
+        p.workspace = ws.at<void>(0);
+        p.workspace_bytes = wsb;
+        p.S = S;
+        p.d = d;
+        p.parallel_sinkhorn = true;
+        require(hc_pre(p, nullptr), "hc_pre");
+      });
       const double hbytes = double(S * W) * 4 + 4.0 * double(W) * 4 + double(S * d) * 4;
       const size_t wsh = hc_head_workspace_bytes(S, d);
       time_case("hc_head", tag("d%lld", static_cast<long long>(d)), S, hbytes, copies, [&](int c) {

@@ -92,7 +92,7 @@ struct HcOut {
   std::vector<float> a_in, post, comb, y;
 };
 
-HcOut run_hc_gpu(const HcData& h, int64_t S, int64_t d) {
+HcOut run_hc_gpu(const HcData& h, int64_t S, int64_t d, bool parallel_sinkhorn = false) {
   auto dX = up(h.X), dfn = up(h.fn), dsc = up(h.scale), dba = up(h.base);
   auto dfnh = up(h.fnh), dsch = up(h.scaleh), dbah = up(h.baseh);
   Guarded<float> da(size_t(S * d)), dpost(size_t(S * 4)), dcomb(size_t(S * 16)), dy(size_t(S * d));
@@ -109,6 +109,7 @@ HcOut run_hc_gpu(const HcData& h, int64_t S, int64_t d) {
   p.workspace_bytes = ws.size();
   p.S = S;
   p.d = d;
+  p.parallel_sinkhorn = parallel_sinkhorn;
   EXPECT_TRUE(hc_pre(p, nullptr).is_ok());
   HcHeadParams q;
   q.X = dX.get();
@@ -202,6 +203,21 @@ TEST(LayerOps, HcPreIsBatchIndependent) {
     for (int i = 0; i < 16; ++i) ASSERT_EQ(test::bitsf(o.comb[size_t(i)]), test::bitsf(all.comb[size_t(r * 16 + i)]));
     for (int64_t c = 0; c < d; ++c) ASSERT_EQ(test::bitsf(o.y[size_t(c)]), test::bitsf(all.y[size_t(r * d + c)]));
   }
+}
+
+TEST(LayerOps, HcPreParallelSinkhornSameBits) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  const uint64_t seed = dsv4::test::fresh_seed("LayerOps.HcParallel");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  for (int64_t d : {256, 4096})
+    for (int64_t S : {int64_t(1), int64_t(3), int64_t(127)}) {
+      HcData h = hc_data(rng, S, d);
+      HcOut a = run_hc_gpu(h, S, d, false), b = run_hc_gpu(h, S, d, true);
+      test::expect_bitwise(b.a_in, a.a_in, "parallel sinkhorn a_in");
+      test::expect_bitwise(b.post, a.post, "parallel sinkhorn post");
+      test::expect_bitwise(b.comb, a.comb, "parallel sinkhorn comb");
+    }
 }
 
 // ---------------- route ----------------

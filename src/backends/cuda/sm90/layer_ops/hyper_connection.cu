@@ -143,14 +143,64 @@ __device__ void collapse(const float* x, int64_t d, const float* w, float* out) 
 
 constexpr int kPreMix = (2 + kN) * kN;
 
+// Sinkhorn of one token by 16 lanes of warp 0 (lane = j·4 + k holds C[j][k]); every sum gathers
+// its four terms by shuffles and adds them in the CPU's order, so the result equals sinkhorn4's.
+__device__ float sinkhorn4_lanes(const float* Z, float eps, int iters) {
+  const int lane = int(threadIdx.x & 31);
+  const int idx = lane & 15, j = idx >> 2, k = idx & 3;
+  float mx = Z[j * kN];
+  for (int q = 1; q < kN; ++q) mx = mx < Z[j * kN + q] ? Z[j * kN + q] : mx;
+  const float e = exp_f32(sub_rn(Z[idx], mx));
+  float sum = 0.0f;
+  for (int q = 0; q < kN; ++q) sum = add_rn(sum, __shfl_sync(0xFFFFFFFFu, e, j * kN + q));
+  float c = add_rn(div_rn(e, sum), eps);
+  auto col = [&] {
+    float t = 0.0f;
+    for (int q = 0; q < kN; ++q) t = add_rn(t, __shfl_sync(0xFFFFFFFFu, c, q * kN + k));
+    c = div_rn(c, add_rn(t, eps));
+  };
+  auto row = [&] {
+    float t = 0.0f;
+    for (int q = 0; q < kN; ++q) t = add_rn(t, __shfl_sync(0xFFFFFFFFu, c, j * kN + q));
+    c = div_rn(c, add_rn(t, eps));
+  };
+  col();
+  for (int it = 1; it < iters; ++it) {
+    row();
+    col();
+  }
+  return c;
+}
+
+// kParallel: the coefficients by 24 lanes and Sinkhorn by 16 lanes of warp 0 (same bits as the
+// serial thread-0 version, which the tests compare it with).
+template <bool kParallel>
 __global__ void __launch_bounds__(256) hc_pre_finish_kernel(HcPreParams p, const float* ws, int64_t chunks) {
   __shared__ float m[kPreMix + 1];
   __shared__ float pre[kN];
+  __shared__ float Zs[kN * kN];
   const int64_t s = blockIdx.x;
   const int64_t W = int64_t(kN) * p.d;
   gather_mix<kPreMix>(ws, p.S, s, chunks, m);
   __syncthreads();
-  if (threadIdx.x == 0) {
+  if (kParallel) {
+    if (threadIdx.x < 32) {
+      const int lane = int(threadIdx.x);
+      const float r = rms_inv(m[kPreMix], W, p.norm_eps);
+      if (lane < kPreMix) {
+        const float mix = mul_rn(m[lane], r);
+        if (lane < kN)
+          pre[lane] = add_rn(sigmoid_f32(add_rn(mul_rn(mix, p.scale[0]), p.base[lane])), p.hc_eps);
+        else if (lane < 2 * kN)
+          p.post[s * kN + (lane - kN)] = mul_rn(2.0f, sigmoid_f32(add_rn(mul_rn(mix, p.scale[1]), p.base[lane])));
+        else
+          Zs[lane - 2 * kN] = add_rn(mul_rn(mix, p.scale[2]), p.base[lane]);
+      }
+      __syncwarp();
+      const float c = sinkhorn4_lanes(Zs, p.hc_eps, p.sinkhorn_iters);
+      if (lane < kN * kN) p.comb[s * kN * kN + lane] = c;
+    }
+  } else if (threadIdx.x == 0) {
     const float r = rms_inv(m[kPreMix], W, p.norm_eps);
     float mix[kPreMix];
     for (int i = 0; i < kPreMix; ++i) mix[i] = mul_rn(m[i], r);
@@ -239,7 +289,10 @@ cudaError_t launch_hc_pre(const HcPreParams& p, cudaStream_t stream) {
   const int64_t W = int64_t(kN) * p.d;
   float* ws = static_cast<float*>(p.workspace);
   if (cudaError_t e = launch_proj_any<kPreMix>(p.X, p.fn, ws, p.S, W, stream); e != cudaSuccess) return e;
-  hc_pre_finish_kernel<<<unsigned(p.S), 256, 0, stream>>>(p, ws, hc_chunks(W));
+  if (p.parallel_sinkhorn)
+    hc_pre_finish_kernel<true><<<unsigned(p.S), 256, 0, stream>>>(p, ws, hc_chunks(W));
+  else
+    hc_pre_finish_kernel<false><<<unsigned(p.S), 256, 0, stream>>>(p, ws, hc_chunks(W));
   return cudaGetLastError();
 }
 
