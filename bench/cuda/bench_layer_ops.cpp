@@ -434,6 +434,17 @@ void bench_topk() {
                 p.k = c.k;
                 require(topk_indices(p, nullptr), "topk_indices");
               });
+    time_case("topk_indices/batched_loads", tag("Ne%lld/k%lld", static_cast<long long>(c.Ne), static_cast<long long>(c.k)), c.S, bytes, copies,
+              [&](int i) {
+                TopkIndicesParams p;
+                p.score = s.at<float>(i);
+                p.sel = sel.at<int32_t>(i);
+                p.S = c.S;
+                p.Ne = c.Ne;
+                p.k = c.k;
+                p.batched_loads = true;
+                require(topk_indices(p, nullptr), "topk_indices");
+              });
   }
 }
 

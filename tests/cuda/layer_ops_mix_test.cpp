@@ -308,18 +308,22 @@ TEST(LayerOps, TopkIndicesMatchCpu) {
       std::vector<int32_t> want(size_t(c.S * c.k));
       if (c.S > 0) cpu_ops().topk_indices(s.data(), c.S, c.Ne, c.k, want.data());
       auto ds = up(s);
-      Guarded<int32_t> dsel(want.size());
-      TopkIndicesParams p;
-      p.score = ds.get();
-      p.sel = dsel.get();
-      p.S = c.S;
-      p.Ne = c.Ne;
-      p.k = c.k;
-      ASSERT_TRUE(topk_indices(p, nullptr).is_ok());
-      auto got = dsel.download("topk");
-      for (size_t i = 0; i < want.size(); ++i)
-        ASSERT_EQ(got[i], want[i]) << "topk S=" << c.S << " Ne=" << c.Ne << " k=" << c.k << " pattern " << pattern
-                                   << " at row " << int64_t(i) / c.k << " rank " << int64_t(i) % c.k;
+      for (bool batched : {false, true}) {
+        Guarded<int32_t> dsel(want.size());
+        TopkIndicesParams p;
+        p.score = ds.get();
+        p.sel = dsel.get();
+        p.S = c.S;
+        p.Ne = c.Ne;
+        p.k = c.k;
+        p.batched_loads = batched;
+        ASSERT_TRUE(topk_indices(p, nullptr).is_ok());
+        auto got = dsel.download("topk");
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(got[i], want[i]) << "topk S=" << c.S << " Ne=" << c.Ne << " k=" << c.k << " pattern " << pattern
+                                     << (batched ? " batched" : "") << " at row " << int64_t(i) / c.k << " rank "
+                                     << int64_t(i) % c.k;
+      }
     }
 }
 

@@ -86,6 +86,9 @@ __global__ void __launch_bounds__(256) route_kernel(RouteParams p) {
 // ---------------- topk_indices: one block per row ----------------
 constexpr int kTopkThreads = 512;
 
+// U: loads per thread issued together (1 = the path run on the H200 on 2026-12-02; 8 = opt-in,
+// the same per-element steps in the same index order, only the loads hoisted).
+template <int U>
 __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restrict__ score, int32_t* sel,
                                                             int64_t Ne, int k) {
   __shared__ uint32_t hist[2048];
@@ -104,19 +107,28 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
     const int nb = 1 << widths[pass];
     for (int b = tid; b < nb; b += kTopkThreads) hist[b] = 0;
     __syncthreads();
-    for (int64_t base = 0; base < Ne; base += kTopkThreads) {
-      const int64_t i = base + tid;
-      bool in = false;
-      uint32_t digit = 0;
-      if (i < Ne) {
-        const uint32_t u = order_key(row[i]);
-        in = (u & mask) == prefix;
-        digit = (u >> shift) & uint32_t(nb - 1);
+    for (int64_t base0 = 0; base0 < Ne; base0 += int64_t(kTopkThreads) * U) {
+      float v[U];
+#pragma unroll
+      for (int q = 0; q < U; ++q) {
+        const int64_t i = base0 + q * kTopkThreads + tid;
+        v[q] = i < Ne ? row[i] : 0.0f;
       }
-      const uint32_t active = __ballot_sync(0xFFFFFFFFu, in);
-      if (in) {
-        const uint32_t peers = __match_any_sync(active, digit);
-        if ((__ffs(peers) - 1) == lane) atomicAdd(&hist[digit], uint32_t(__popc(peers)));
+#pragma unroll
+      for (int q = 0; q < U; ++q) {
+        const int64_t i = base0 + q * kTopkThreads + tid;
+        bool in = false;
+        uint32_t digit = 0;
+        if (i < Ne) {
+          const uint32_t u = order_key(v[q]);
+          in = (u & mask) == prefix;
+          digit = (u >> shift) & uint32_t(nb - 1);
+        }
+        const uint32_t active = __ballot_sync(0xFFFFFFFFu, in);
+        if (in) {
+          const uint32_t peers = __match_any_sync(active, digit);
+          if ((__ffs(peers) - 1) == lane) atomicAdd(&hist[digit], uint32_t(__popc(peers)));
+        }
       }
     }
     __syncthreads();
@@ -158,29 +170,39 @@ __global__ void __launch_bounds__(kTopkThreads) topk_kernel(const float* __restr
   if (tid == 0) s_cnt_gt = 0;
   __syncthreads();
   uint32_t taken = 0;
-  for (int64_t base = 0; base < Ne; base += kTopkThreads) {
-    const int64_t i = base + tid;
-    uint32_t u = 0;
-    if (i < Ne) u = order_key(row[i]);
-    const bool gt = i < Ne && u > T;
-    const bool eq = i < Ne && u == T && taken < remaining;
-    if (gt) {
-      const uint32_t pos = atomicAdd(&s_cnt_gt, 1u);
-      cand[pos] = (static_cast<unsigned long long>(u) << 32) | (0xFFFFFFFFu - uint32_t(i));
+  for (int64_t base0 = 0; base0 < Ne; base0 += int64_t(kTopkThreads) * U) {
+    float v[U];
+#pragma unroll
+    for (int q = 0; q < U; ++q) {
+      const int64_t i = base0 + q * kTopkThreads + tid;
+      v[q] = i < Ne ? row[i] : 0.0f;
     }
-    if (taken < remaining) {  // uniform across the block
-      const uint32_t bal = __ballot_sync(0xFFFFFFFFu, eq);
-      if (lane == 0) warp_tot[warp] = __popc(bal);
-      __syncthreads();
-      uint32_t before = taken;
-      for (int w = 0; w < warp; ++w) before += warp_tot[w];
-      before += __popc(bal & ((1u << lane) - 1u));
-      if (eq && before < remaining)
-        cand[G + before] = (static_cast<unsigned long long>(T) << 32) | (0xFFFFFFFFu - uint32_t(i));
-      uint32_t tile = 0;
-      for (int w = 0; w < kTopkThreads / 32; ++w) tile += warp_tot[w];
-      taken += tile;
-      __syncthreads();
+#pragma unroll
+    for (int q = 0; q < U; ++q) {  // sub-tiles in index order
+      const int64_t base = base0 + q * kTopkThreads;
+      const int64_t i = base + tid;
+      uint32_t u = 0;
+      if (i < Ne) u = order_key(v[q]);
+      const bool gt = i < Ne && u > T;
+      const bool eq = i < Ne && u == T && taken < remaining;
+      if (gt) {
+        const uint32_t pos = atomicAdd(&s_cnt_gt, 1u);
+        cand[pos] = (static_cast<unsigned long long>(u) << 32) | (0xFFFFFFFFu - uint32_t(i));
+      }
+      if (taken < remaining) {  // uniform across the block
+        const uint32_t bal = __ballot_sync(0xFFFFFFFFu, eq);
+        if (lane == 0) warp_tot[warp] = __popc(bal);
+        __syncthreads();
+        uint32_t before = taken;
+        for (int w = 0; w < warp; ++w) before += warp_tot[w];
+        before += __popc(bal & ((1u << lane) - 1u));
+        if (eq && before < remaining)
+          cand[G + before] = (static_cast<unsigned long long>(T) << 32) | (0xFFFFFFFFu - uint32_t(i));
+        uint32_t tile = 0;
+        for (int w = 0; w < kTopkThreads / 32; ++w) tile += warp_tot[w];
+        taken += tile;
+        __syncthreads();
+      }
     }
   }
   // Bitonic sort (descending) of the k candidates padded to a power of two with 0 keys.
@@ -229,7 +251,10 @@ cudaError_t launch_route(const RouteParams& p, cudaStream_t stream) {
 }
 
 cudaError_t launch_topk_indices(const TopkIndicesParams& p, cudaStream_t stream) {
-  topk_kernel<<<unsigned(p.S), kTopkThreads, 0, stream>>>(p.score, p.sel, p.Ne, int(p.k));
+  if (p.batched_loads)
+    topk_kernel<8><<<unsigned(p.S), kTopkThreads, 0, stream>>>(p.score, p.sel, p.Ne, int(p.k));
+  else
+    topk_kernel<1><<<unsigned(p.S), kTopkThreads, 0, stream>>>(p.score, p.sel, p.Ne, int(p.k));
   return cudaGetLastError();
 }
 
