@@ -2,7 +2,7 @@
 # Builds the CUDA test and benchmark binaries HERE (this machine has the Debian dev packages and
 # nvcc; the lent GPU machine has neither the packages nor a network) into build-device/, and
 # stages what the GPU machine needs to run them into build-device/stage/:
-#   stage/bin/{test_cuda,bench_dequant}, stage/lib/<shared libraries a stock Ubuntu 24.04 + CUDA
+#   stage/bin/{test_cuda,bench_dequant,bench_layer_ops}, stage/lib/<shared libraries a stock Ubuntu 24.04 + CUDA
 #   image may lack, e.g. libfmt.so.9>, stage/run.sh, stage/torch_baseline.py, stage/COMMIT
 # The stage is self-contained: run.sh finds everything relative to itself. build-device/ is
 # ignored by git (/build*/). From the repository root:
@@ -19,11 +19,13 @@ command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 command -v nvcc >/dev/null || { echo "[device/build] nvcc not found: the CUDA backend cannot be built" >&2; exit 1; }
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDSV4_CUDA=ON -DDSV4_SANITIZER_TESTS=OFF >/dev/null
-cmake --build "$BUILD" --target test_cuda bench_dequant bench_paged -j "${JOBS:-2}"
+BENCHES=(bench_dequant bench_paged bench_layer_ops)
+cmake --build "$BUILD" --target dsv4 test_cuda "${BENCHES[@]}" -j "${JOBS:-2}"
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/bin" "$STAGE/lib"
-cp "$BUILD/tests/test_cuda" "$BUILD/bench/cuda/bench_dequant" "$BUILD/bench/cuda/bench_paged" "$STAGE/bin/"
+cp "$BUILD/dsv4" "$BUILD/tests/test_cuda" "$STAGE/bin/"
+for b in "${BENCHES[@]}"; do cp "$BUILD/bench/cuda/$b" "$STAGE/bin/"; done
 strip "$STAGE/bin/"*
 # Shared libraries outside the C/C++ runtime and the CUDA driver: carry them along.
 for bin in "$STAGE/bin/"*; do
