@@ -1,0 +1,67 @@
+// Host-side launch helpers over gemm_core.cuh's kernels (included by linear.cu and moe_routed.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "backends/cuda/sm90/gemm/gemm_core.cuh"
+#include "core/linear_weight.h"
+
+namespace dsv4::cuda::gemm {
+
+inline int wfmt_of(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::F32: return kF32;
+    case WeightFormat::BF16: return kBF16;
+    case WeightFormat::FP8Block: return kFP8;
+    case WeightFormat::MXFP4: return kMXFP4;
+    case WeightFormat::NVFP4: return kNVFP4;
+  }
+  return kF32;
+}
+
+// MMA tile configurations: small (16 x 64) for few rows per weight, large (64 x 128) otherwise.
+// Both compute every output with the same instruction sequence (batch invariance).
+constexpr int kMmaSmallBM = 16, kMmaSmallBN = 64, kMmaLargeBM = 64, kMmaLargeBN = 128;
+
+template <int EPI>
+cudaError_t launch_simt(int wf, int act, dim3 grid, const GemmArgs& a, cudaStream_t st) {
+  const dim3 block(kSimtThreads);
+  if (act == kActNvfp4) {
+    if (wf != kNVFP4) return cudaErrorInvalidValue;
+    simt_gemm<kNVFP4, kActNvfp4, EPI><<<grid, block, 0, st>>>(a);
+    return cudaGetLastError();
+  }
+  if (act != kActNone) return cudaErrorInvalidValue;
+  switch (wf) {
+    case kF32: simt_gemm<kF32, kActNone, EPI><<<grid, block, 0, st>>>(a); break;
+    case kBF16: simt_gemm<kBF16, kActNone, EPI><<<grid, block, 0, st>>>(a); break;
+    case kFP8: simt_gemm<kFP8, kActNone, EPI><<<grid, block, 0, st>>>(a); break;
+    case kMXFP4: simt_gemm<kMXFP4, kActNone, EPI><<<grid, block, 0, st>>>(a); break;
+    case kNVFP4: simt_gemm<kNVFP4, kActNone, EPI><<<grid, block, 0, st>>>(a); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+template <int EPI>
+cudaError_t launch_mma(int wf, bool small, dim3 grid, const GemmArgs& a, cudaStream_t st) {
+  const dim3 block(128);
+  if (wf == kFP8) {
+    if (small)
+      mma_gemm<kFP8, 1, 4, 1, 2, EPI><<<grid, block, 0, st>>>(a);
+    else
+      mma_gemm<kFP8, 2, 2, 2, 8, EPI><<<grid, block, 0, st>>>(a);
+  } else if (wf == kMXFP4) {
+    if (small)
+      mma_gemm<kMXFP4, 1, 4, 1, 2, EPI><<<grid, block, 0, st>>>(a);
+    else
+      mma_gemm<kMXFP4, 2, 2, 2, 8, EPI><<<grid, block, 0, st>>>(a);
+  } else {
+    return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace dsv4::cuda::gemm
