@@ -13,17 +13,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BUILD=build-device
+BUILD=${BUILD:-build-device}
 STAGE=$BUILD/stage
 command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 command -v nvcc >/dev/null || { echo "[device/build] nvcc not found: the CUDA backend cannot be built" >&2; exit 1; }
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDSV4_CUDA=ON -DDSV4_SANITIZER_TESTS=OFF >/dev/null
-cmake --build "$BUILD" --target test_cuda bench_dequant -j "${JOBS:-2}"
+cmake --build "$BUILD" --target test_cuda bench_dequant bench_gemm bench_moe -j "${JOBS:-2}"
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/bin" "$STAGE/lib"
-cp "$BUILD/tests/test_cuda" "$BUILD/bench/cuda/bench_dequant" "$STAGE/bin/"
+cp "$BUILD/tests/test_cuda" "$BUILD/bench/cuda/bench_dequant" "$BUILD/bench/cuda/bench_gemm" "$BUILD/bench/cuda/bench_moe" "$STAGE/bin/"
 strip "$STAGE/bin/"*
 # Shared libraries outside the C/C++ runtime and the CUDA driver: carry them along.
 for bin in "$STAGE/bin/"*; do
@@ -31,7 +31,7 @@ for bin in "$STAGE/bin/"*; do
     grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|libdl|librt|libpthread|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
 done
-cp scripts/device/run.sh bench/cuda/torch_baseline.py "$STAGE/"
+cp scripts/device/run.sh bench/cuda/torch_baseline.py bench/cuda/gemm_baseline.py "$STAGE/"
 { git rev-parse HEAD; git status --porcelain --untracked-files=no | grep -q . && echo "(working tree modified)"; } \
   >"$STAGE/COMMIT" || true
 if [ $# -ge 1 ]; then

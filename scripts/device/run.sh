@@ -32,6 +32,16 @@ echo "== bench_dequant"
 "$STAGE/bin/bench_dequant" 2>&1 | tee "$OUT/bench_dequant.log"
 step_done bench_dequant "${PIPESTATUS[0]}"
 
+for b in bench_gemm bench_moe; do
+  echo "== $b"
+  "$STAGE/bin/$b" 2>&1 | tee "$OUT/$b.log"
+  step_done "$b" "${PIPESTATUS[0]}"
+done
+
+echo "== gemm_baseline"
+python3 "$STAGE/gemm_baseline.py" 2>&1 | tee "$OUT/gemm_baseline.log"
+step_done gemm_baseline "${PIPESTATUS[0]}"
+
 echo "== torch_baseline"
 python3 "$STAGE/torch_baseline.py" 2>&1 | tee "$OUT/torch_baseline.log"
 step_done torch_baseline "${PIPESTATUS[0]}"

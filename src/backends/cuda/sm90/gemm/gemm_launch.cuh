@@ -62,6 +62,18 @@ cudaError_t launch_mma(int wf, bool small, dim3 grid, const GemmArgs& a, cudaStr
   return cudaGetLastError();
 }
 
+// The format's name (core's weight_format_name lives in the engine library, which links after this one).
+inline const char* format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::F32: return "f32";
+    case WeightFormat::BF16: return "bf16";
+    case WeightFormat::FP8Block: return "fp8-block128";
+    case WeightFormat::MXFP4: return "mxfp4";
+    case WeightFormat::NVFP4: return "nvfp4";
+  }
+  return "?";
+}
+
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace dsv4::cuda::gemm

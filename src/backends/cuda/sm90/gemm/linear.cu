@@ -79,14 +79,14 @@ Status check_linear(const LinearParams& p) {
     case ActQuant::None: break;
     case ActQuant::Fp8Block128:
       if (w.format != WeightFormat::FP8Block && w.format != WeightFormat::MXFP4)
-        return fail_(p, fmt::format("act_quant fp8-block128 needs an FP8Block or MXFP4 weight, got {}", weight_format_name(w.format)));
+        return fail_(p, fmt::format("act_quant fp8-block128 needs an FP8Block or MXFP4 weight, got {}", format_name(w.format)));
       if (K % 32 != 0) return fail_(p, fmt::format("mma-fp8 path needs K % 32 == 0, got K={}", K));
       if (p.ldx % 4 != 0 || !aligned16(p.x)) return fail_(p, "mma-fp8 path needs x 16-byte aligned and ldx % 4 == 0");
       if (!aligned16(w.weight.data)) return fail_(p, "mma-fp8 path needs 16-byte aligned weight codes");
       break;
     case ActQuant::Nvfp4:
       if (w.format != WeightFormat::NVFP4)
-        return fail_(p, fmt::format("act_quant nvfp4 needs an NVFP4 weight, got {}", weight_format_name(w.format)));
+        return fail_(p, fmt::format("act_quant nvfp4 needs an NVFP4 weight, got {}", format_name(w.format)));
       if (!(w.input_scale > 0.0f) || !(w.input_scale < INFINITY)) return fail_(p, "NVFP4 input_scale must be positive and finite");
       break;
   }

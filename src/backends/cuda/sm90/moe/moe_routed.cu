@@ -145,7 +145,7 @@ Status prepare_expert_table(const ExpertWeightsView* experts, int64_t E, ExpertT
     if (v.w1 == nullptr || v.w3 == nullptr || v.w2 == nullptr)
       return Status::error(fmt::format("prepare_expert_table: expert {} incomplete", e));
     for (const LinearWeight* w : {v.w1, v.w3, v.w2}) {
-      if (w->format != f) return Status::error(fmt::format("prepare_expert_table: expert {} {} is {}, expert 0 is {}", e, w->name, weight_format_name(w->format), weight_format_name(f)));
+      if (w->format != f) return Status::error(fmt::format("prepare_expert_table: expert {} {} is {}, expert 0 is {}", e, w->name, format_name(w->format), format_name(f)));
       if (w->weight.data == nullptr || (f != WeightFormat::BF16 && w->scale.data == nullptr))
         return Status::error(fmt::format("prepare_expert_table: expert {} {} has no data/scale", e, w->name));
       aligned = aligned && aligned16(w->weight.data);
