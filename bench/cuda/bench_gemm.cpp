@@ -93,8 +93,9 @@ int main() {
       const double wbytes = fmt == WeightFormat::FP8Block ? double(sh.N) * double(sh.K) * (1.0 + 1.0 / 16384.0)
                                                           : double(sh.N) * double(sh.K) * (0.5 + 1.0 / 32.0);
       const int copies = int(std::clamp(400e6 / wbytes, 2.0, 32.0));
-      const std::vector<DevWeight> ws = make_copies(fmt, sh.N, sh.K, copies);
+      const std::vector<DevWeight> wts = make_copies(fmt, sh.N, sh.K, copies);
       Mem y(static_cast<size_t>(4096 * sh.N) * 4);
+      Mem ws(linear_workspace_bytes(4096, sh.K));
       for (const int64_t M : Ms) {
         for (const ActQuant aq : {ActQuant::Fp8Block128, ActQuant::None}) {
           if (aq == ActQuant::None && (M > 64 || fmt != WeightFormat::FP8Block)) continue;
@@ -106,12 +107,14 @@ int main() {
           p.y = y.as<float>();
           p.ldy = sh.N;
           p.act_quant = aq;
-          p.w = &ws[0].w;
+          p.workspace = ws.p;
+          p.workspace_bytes = ws.n;
+          p.w = &wts[0].w;
           LinearPlan plan;
           require(plan_linear(p, &plan), "plan");
           const double us = time_us([&](int i) {
             LinearParams q = p;
-            q.w = &ws[size_t(i) % ws.size()].w;
+            q.w = &wts[size_t(i) % wts.size()].w;
             require(linear(q, nullptr), "linear");
           });
           const double gbs = wbytes / (us * 1e-6) / 1e9;

@@ -100,6 +100,15 @@ TEST(GemmCuda, CheckLinearErrors) {
   q.ldx = 100;
   EXPECT_FALSE(check_linear(q).is_ok()) << "K % 32 != 0 on the FP8 path";
   q = p;
+  q.act_quant = ActQuant::Fp8Block128;
+  EXPECT_FALSE(check_linear(q).is_ok()) << "the FP8 path needs a workspace";
+  alignas(256) static uint8_t ws_host[4096];
+  q.workspace = ws_host;
+  q.workspace_bytes = sizeof(ws_host);
+  EXPECT_TRUE(check_linear(q).is_ok()) << check_linear(q).message();
+  q.workspace_bytes = linear_workspace_bytes(1, 96) - 1;
+  EXPECT_FALSE(check_linear(q).is_ok()) << "workspace too small";
+  q = p;
   q.act_quant = ActQuant::Nvfp4;
   EXPECT_FALSE(check_linear(q).is_ok()) << "nvfp4 activations need an NVFP4 weight";
   TestWeight wb;
@@ -203,6 +212,9 @@ void run_case(const Case& c, std::mt19937_64& rng, int64_t sample = 0) {
   p.ldy = ldy;
   p.act_quant = c.aq;
   p.groups = c.G;
+  DeviceBuffer ws(linear_workspace_bytes(c.M, c.K));
+  p.workspace = ws.get();
+  p.workspace_bytes = ws.size();
   LinearPlan plan;
   ASSERT_TRUE(plan_linear(p, &plan).is_ok());
   const Status st = linear(p, nullptr);
@@ -357,6 +369,9 @@ TEST(GemmCuda, BatchInvariance) {
     p.y = yb.ptr();
     p.ldy = N;
     p.act_quant = c.aq;
+    DeviceBuffer ws(linear_workspace_bytes(c.M, K));
+    p.workspace = ws.get();
+    p.workspace_bytes = ws.size();
     ASSERT_TRUE(linear(p, nullptr).is_ok());
     std::vector<float> all, one;
     ASSERT_TRUE(yb.fetch(&all));
@@ -394,6 +409,9 @@ TEST(GemmCuda, AccumulateAlpha) {
     p.y = y.ptr();
     p.ldy = N;
     p.act_quant = aq;
+    DeviceBuffer ws(linear_workspace_bytes(M, K));
+    p.workspace = ws.get();
+    p.workspace_bytes = ws.size();
     p.alpha = 0.5f;
     p.accumulate = true;
     ASSERT_TRUE(linear(p, nullptr).is_ok());

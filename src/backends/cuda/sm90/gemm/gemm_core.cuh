@@ -66,6 +66,9 @@ struct GemmArgs {
   const float* row_weight = nullptr;  // SwiGLU: per output row (MoE permuted row), may be null
   float limit = 0.0f;                 // SwiGLU clamp (<= 0: none)
   int vec = 0;                        // simt: 1 when W rows are 16-byte aligned and K % 32 == 0
+  // mma: the pre-quantized A (act_quant_fp8_kernel): codes [rows, K], scales [rows, ceil(K/128)]
+  const uint8_t* xq = nullptr;
+  const float* xs = nullptr;
 };
 
 struct Tile {
@@ -190,7 +193,7 @@ __device__ __forceinline__ void decode_w8(const WMat& m, int64_t row, int64_t k,
 
 // ---------------------------------------------------------------- SIMT fp32 kernel
 
-constexpr int kSimtBM = 32, kSimtBN = 64, kSimtBK = 32, kSimtThreads = 256;
+constexpr int kSimtBM = 32, kSimtBN = 64, kSimtBK = 64, kSimtThreads = 256;
 
 template <int WF, int ACT, int EPI>
 __global__ void __launch_bounds__(kSimtThreads) simt_gemm(const GemmArgs a) {
@@ -202,9 +205,9 @@ __global__ void __launch_bounds__(kSimtThreads) simt_gemm(const GemmArgs a) {
   const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
   const int64_t K = a.K;
 
-  // A load: row ar, k offset ak (4 elements); B load: tile column bn, k offset bk (8 elements).
-  const int ar = tid / 8, ak = (tid % 8) * 4;
-  const int bn = tid / 4, bk = (tid % 4) * 8;
+  // A load: row ar, k offset ak (8 elements); B load: tile column bn, k offset bk (16 elements).
+  const int ar = tid / 8, ak = (tid % 8) * 8;
+  const int bn = tid / 4, bk = (tid % 4) * 16;
   const float* arow = a_row_ptr(a, t, ar);
   WMat bm = t.b0;
   int64_t brow;
@@ -227,34 +230,39 @@ __global__ void __launch_bounds__(kSimtThreads) simt_gemm(const GemmArgs a) {
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
 
   for (int64_t k0 = 0; k0 < K; k0 += BK) {
-    float av[4];
+    float av[8];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 8; ++i) {
       const int64_t k = k0 + ak + i;
       av[i] = (arow != nullptr && k < K) ? arow[k] : 0.0f;
     }
-    if constexpr (ACT == kActNvfp4) {
-      float m = fmaxf(fmaxf(fabsf(av[0]), fabsf(av[1])), fmaxf(fabsf(av[2]), fabsf(av[3])));
+    if constexpr (ACT == kActNvfp4) {  // 16-blocks: lanes (2q, 2q+1) hold one block
+      float m = 0.0f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(av[i]));
       m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, 1));
-      m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, 2));
       const float is = t.b0.input_scale;
 #pragma unroll
-      for (int i = 0; i < 4; ++i) av[i] = nvfp4_qdq(av[i], m, is);
+      for (int i = 0; i < 8; ++i) av[i] = nvfp4_qdq(av[i], m, is);
     }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) As[ak + i][ar] = av[i];
-    float bv[8];
-    if (bvalid && a.vec) {
-      decode_w8<WF>(bm, brow, k0 + bk, K, bv);
-    } else {
+    for (int i = 0; i < 8; ++i) As[ak + i][ar] = av[i];
+    float bv[16];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int64_t k = k0 + bk + i;
-        bv[i] = (bvalid && k < K) ? decode_w<WF>(bm, brow, k, K) : 0.0f;
+    for (int h = 0; h < 2; ++h) {
+      const int64_t kh = k0 + bk + 8 * h;
+      if (bvalid && a.vec && kh + 8 <= K) {
+        decode_w8<WF>(bm, brow, kh, K, bv + 8 * h);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const int64_t k = kh + i;
+          bv[8 * h + i] = (bvalid && k < K) ? decode_w<WF>(bm, brow, k, K) : 0.0f;
+        }
       }
     }
 #pragma unroll
-    for (int i = 0; i < 8; ++i) Bs[bk + i][bn] = bv[i];
+    for (int i = 0; i < 16; ++i) Bs[bk + i][bn] = bv[i];
     __syncthreads();
 #pragma unroll 8
     for (int kk = 0; kk < BK; ++kk) {
@@ -314,18 +322,29 @@ __device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {
   return uint32_t(lo) | (uint32_t(hi) << 16);
 }
 
-constexpr int kMmaLds = 144;  // bytes per shared-memory row of 128 e4m3 (+16: conflict-free fragments)
+// A operand of mma_gemm: e4m3 codes [rows, K] and fp32 power-of-two scales [rows, ceil(K/128)],
+// written by act_quant_fp8_kernel (bit-exact §9.1) before the GEMM.
+__device__ __forceinline__ int64_t a_row_index(const GemmArgs& a, const Tile& t, int r) {
+  if (r >= t.rows) return -1;
+  if (a.tiles == nullptr) return t.r0 + r;
+  return a.a_rows != nullptr ? int64_t(a.a_rows[t.r0 + r]) : t.r0 + r;
+}
 
-template <int WF, int WM, int WN, int FM, int FN, int EPI>
+// KBLK 128-wide K blocks per shared-memory fill (more bytes in flight for the small decode tile).
+// Per output element the arithmetic is the same for every (tile, KBLK) configuration: blocks in
+// order kb = 0, 1, ...; FP8Block: p = Σ_ks mma (k32 steps chained), acc = fma(p, s_a·s_w, acc);
+// MXFP4: per k32 step p = mma from 0, acc = fma(p, s_a·s_w32, acc).
+template <int WF, int WM, int WN, int FM, int FN, int KBLK, int EPI>
 __global__ void __launch_bounds__(128) mma_gemm(const GemmArgs a) {
-  constexpr int BM = WM * 16 * FM, BN = WN * 8 * FN, LDS = kMmaLds;
+  constexpr int BM = WM * 16 * FM, BN = WN * 8 * FN, BKB = 128 * KBLK, LDS = BKB + 16;
   static_assert(WM * WN == 4, "four warps");
   static_assert(EPI != kEpiSwiglu || FN % 2 == 0, "SwiGLU pairs w1/w3 fragments");
   __shared__ __align__(16) uint8_t As[BM * LDS];
   __shared__ __align__(16) uint8_t Bs[BN * LDS];
-  __shared__ float sx[BM];
-  __shared__ float sw[BN][4];
-  __shared__ const float* arow[BM];
+  __shared__ float sx[BM][KBLK];
+  __shared__ float sw[BN][4 * KBLK];
+  __shared__ const uint8_t* aq[BM];
+  __shared__ const float* as_[BM];
   __shared__ const uint8_t* bq[BN];
   __shared__ const uint8_t* bs[BN];
   Tile t;
@@ -334,7 +353,11 @@ __global__ void __launch_bounds__(128) mma_gemm(const GemmArgs a) {
   const int wm = warp / WN, wn = warp % WN;
   const int64_t K = a.K, KB = (K + 127) / 128;
 
-  for (int r = tid; r < BM; r += 128) arow[r] = a_row_ptr(a, t, r);
+  for (int r = tid; r < BM; r += 128) {
+    const int64_t row = a_row_index(a, t, r);
+    aq[r] = row >= 0 ? a.xq + row * K : nullptr;
+    as_[r] = row >= 0 ? a.xs + row * KB : nullptr;
+  }
   for (int n = tid; n < BN; n += 128) {
     WMat m = t.b0;
     int64_t row;
@@ -370,34 +393,51 @@ __global__ void __launch_bounds__(128) mma_gemm(const GemmArgs a) {
       for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
   __syncthreads();
 
-  for (int64_t kb = 0; kb < KB; ++kb) {
-    const int64_t kbase = kb * 128;
-    // A: one warp per row, 4 fp32 per lane; amax, power-of-two scale, e4m3 (bit-exact §9.1).
-    for (int r = warp; r < BM; r += 4) {
-      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-      const float* p = arow[r];
-      if (p != nullptr && kbase + lane * 4 < K) v = *reinterpret_cast<const float4*>(p + kbase + lane * 4);
-      float m = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+  for (int64_t kb0 = 0; kb0 < KB; kb0 += KBLK) {
+    const int64_t kbase = kb0 * 128;
+    // A codes and scales
+    constexpr int kAChunks = BM * (BKB / 16);
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
-      const float s = fp8_act_scale(m);
-      *reinterpret_cast<uint32_t*>(&As[r * LDS + lane * 4]) = e4m3x4(v.x / s, v.y / s, v.z / s, v.w / s);
-      if (lane == 0) sx[r] = s;
+    for (int c0 = 0; c0 < kAChunks; c0 += 128) {
+      const int c = c0 + tid;
+      if (kAChunks % 128 == 0 || c < kAChunks) {
+        const int r = c / (BKB / 16), part = c % (BKB / 16);
+        const int64_t k = kbase + part * 16;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (aq[r] != nullptr && k < K) v = *reinterpret_cast<const uint4*>(aq[r] + k);
+        *reinterpret_cast<uint4*>(&As[r * LDS + part * 16]) = v;
+      }
+    }
+    for (int c = tid; c < BM * KBLK; c += 128) {
+      const int r = c / KBLK, j = c % KBLK;
+      sx[r][j] = (as_[r] != nullptr && kb0 + j < KB) ? as_[r][kb0 + j] : 0.0f;
     }
     // B
     if constexpr (WF == kFP8) {
-      for (int c = tid; c < BN * 8; c += 128) {
-        const int n = c / 8, part = c % 8;
+      constexpr int kBChunks = BN * (BKB / 16);
+#pragma unroll
+      for (int c0 = 0; c0 < kBChunks; c0 += 128) {
+        const int c = c0 + tid;
+        const int n = c / (BKB / 16), part = c % (BKB / 16);
+        const int64_t k = kbase + part * 16;
         uint4 v = make_uint4(0, 0, 0, 0);
-        if (bq[n] != nullptr && kbase + part * 16 < K) v = *reinterpret_cast<const uint4*>(bq[n] + kbase + part * 16);
+        if (bq[n] != nullptr && k < K) v = *reinterpret_cast<const uint4*>(bq[n] + k);
         *reinterpret_cast<uint4*>(&Bs[n * LDS + part * 16]) = v;
       }
-      for (int n = tid; n < BN; n += 128) sw[n][0] = bs[n] != nullptr ? e8m0_value(bs[n][kb]) : 0.0f;
-    } else {  // MXFP4: 64 packed bytes per row -> 128 e4m3
-      for (int c = tid; c < BN * 4; c += 128) {
-        const int n = c / 4, part = c % 4;
+      for (int c = tid; c < BN * KBLK; c += 128) {
+        const int n = c / KBLK, j = c % KBLK;
+        sw[n][4 * j] = (bs[n] != nullptr && kb0 + j < KB) ? e8m0_value(bs[n][kb0 + j]) : 0.0f;
+      }
+    } else {  // MXFP4: 16 packed bytes -> 32 e4m3 per chunk, one scale per chunk
+      constexpr int kBChunks = BN * (BKB / 32);
+#pragma unroll
+      for (int c0 = 0; c0 < kBChunks; c0 += 128) {
+        const int c = c0 + tid;
+        const int n = c / (BKB / 32), part = c % (BKB / 32);
+        const int64_t k = kbase + part * 32;
+        const bool ok = bq[n] != nullptr && k < K;
         uint4 v = make_uint4(0, 0, 0, 0);
-        if (bq[n] != nullptr && kbase + part * 32 < K) v = *reinterpret_cast<const uint4*>(bq[n] + kbase / 2 + part * 16);
+        if (ok) v = *reinterpret_cast<const uint4*>(bq[n] + k / 2);
         const uint32_t w[4] = {v.x, v.y, v.z, v.w};
         uint32_t o[8];
 #pragma unroll
@@ -408,71 +448,75 @@ __global__ void __launch_bounds__(128) mma_gemm(const GemmArgs a) {
         uint4* dst = reinterpret_cast<uint4*>(&Bs[n * LDS + part * 32]);
         dst[0] = make_uint4(o[0], o[1], o[2], o[3]);
         dst[1] = make_uint4(o[4], o[5], o[6], o[7]);
-        sw[n][part] = (bq[n] != nullptr && kbase + part * 32 < K) ? e8m0_value(bs[n][kb * 4 + part]) : 0.0f;
+        sw[n][part] = ok ? e8m0_value(bs[n][k / 32]) : 0.0f;
       }
     }
     __syncthreads();
 
-    float p[FM][FN][4];
 #pragma unroll
-    for (int i = 0; i < FM; ++i)
-#pragma unroll
-      for (int j = 0; j < FN; ++j)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) p[i][j][c] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < 4; ++ks) {
-      uint32_t af[FM][4], bf[FN][2];
-      const int kofs = ks * 32 + (lane % 4) * 4;
-#pragma unroll
-      for (int i = 0; i < FM; ++i) {
-        const int r = wm * 16 * FM + i * 16 + lane / 4;
-        af[i][0] = *reinterpret_cast<const uint32_t*>(&As[r * LDS + kofs]);
-        af[i][1] = *reinterpret_cast<const uint32_t*>(&As[(r + 8) * LDS + kofs]);
-        af[i][2] = *reinterpret_cast<const uint32_t*>(&As[r * LDS + kofs + 16]);
-        af[i][3] = *reinterpret_cast<const uint32_t*>(&As[(r + 8) * LDS + kofs + 16]);
-      }
-#pragma unroll
-      for (int j = 0; j < FN; ++j) {
-        const int n = wn * 8 * FN + j * 8 + lane / 4;
-        bf[j][0] = *reinterpret_cast<const uint32_t*>(&Bs[n * LDS + kofs]);
-        bf[j][1] = *reinterpret_cast<const uint32_t*>(&Bs[n * LDS + kofs + 16]);
-      }
+    for (int jb = 0; jb < KBLK; ++jb) {
+      if (kb0 + jb >= KB) break;  // uniform: no phantom blocks (keeps -0/+0 identical across configs)
+      float p[FM][FN][4];
 #pragma unroll
       for (int i = 0; i < FM; ++i)
 #pragma unroll
-        for (int j = 0; j < FN; ++j) mma_e4m3(p[i][j], af[i], bf[j]);
-      if constexpr (WF == kMXFP4) {  // per 32-wide block: acc += partial · s_a · s_w
+        for (int j = 0; j < FN; ++j)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) p[i][j][c] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        uint32_t af[FM][4], bf[FN][2];
+        const int kofs = jb * 128 + ks * 32 + (lane % 4) * 4;
 #pragma unroll
         for (int i = 0; i < FM; ++i) {
           const int r = wm * 16 * FM + i * 16 + lane / 4;
-          const float s0 = sx[r], s1 = sx[r + 8];
+          af[i][0] = *reinterpret_cast<const uint32_t*>(&As[r * LDS + kofs]);
+          af[i][1] = *reinterpret_cast<const uint32_t*>(&As[(r + 8) * LDS + kofs]);
+          af[i][2] = *reinterpret_cast<const uint32_t*>(&As[r * LDS + kofs + 16]);
+          af[i][3] = *reinterpret_cast<const uint32_t*>(&As[(r + 8) * LDS + kofs + 16]);
+        }
+#pragma unroll
+        for (int j = 0; j < FN; ++j) {
+          const int n = wn * 8 * FN + j * 8 + lane / 4;
+          bf[j][0] = *reinterpret_cast<const uint32_t*>(&Bs[n * LDS + kofs]);
+          bf[j][1] = *reinterpret_cast<const uint32_t*>(&Bs[n * LDS + kofs + 16]);
+        }
+#pragma unroll
+        for (int i = 0; i < FM; ++i)
+#pragma unroll
+          for (int j = 0; j < FN; ++j) mma_e4m3(p[i][j], af[i], bf[j]);
+        if constexpr (WF == kMXFP4) {  // per 32-wide block: acc += partial · s_a · s_w
+#pragma unroll
+          for (int i = 0; i < FM; ++i) {
+            const int r = wm * 16 * FM + i * 16 + lane / 4;
+            const float s0 = sx[r][jb], s1 = sx[r + 8][jb];
+#pragma unroll
+            for (int j = 0; j < FN; ++j) {
+              const int n = wn * 8 * FN + j * 8 + (lane % 4) * 2;
+              const float w0 = sw[n][4 * jb + ks], w1 = sw[n + 1][4 * jb + ks];
+              acc[i][j][0] = fmaf(p[i][j][0], s0 * w0, acc[i][j][0]);
+              acc[i][j][1] = fmaf(p[i][j][1], s0 * w1, acc[i][j][1]);
+              acc[i][j][2] = fmaf(p[i][j][2], s1 * w0, acc[i][j][2]);
+              acc[i][j][3] = fmaf(p[i][j][3], s1 * w1, acc[i][j][3]);
+              p[i][j][0] = p[i][j][1] = p[i][j][2] = p[i][j][3] = 0.0f;
+            }
+          }
+        }
+      }
+      if constexpr (WF == kFP8) {  // per 128-wide block
+#pragma unroll
+        for (int i = 0; i < FM; ++i) {
+          const int r = wm * 16 * FM + i * 16 + lane / 4;
+          const float s0 = sx[r][jb], s1 = sx[r + 8][jb];
 #pragma unroll
           for (int j = 0; j < FN; ++j) {
             const int n = wn * 8 * FN + j * 8 + (lane % 4) * 2;
-            const float w0 = sw[n][ks], w1 = sw[n + 1][ks];
+            const float w0 = sw[n][4 * jb], w1 = sw[n + 1][4 * jb];
             acc[i][j][0] = fmaf(p[i][j][0], s0 * w0, acc[i][j][0]);
             acc[i][j][1] = fmaf(p[i][j][1], s0 * w1, acc[i][j][1]);
             acc[i][j][2] = fmaf(p[i][j][2], s1 * w0, acc[i][j][2]);
             acc[i][j][3] = fmaf(p[i][j][3], s1 * w1, acc[i][j][3]);
-            p[i][j][0] = p[i][j][1] = p[i][j][2] = p[i][j][3] = 0.0f;
           }
-        }
-      }
-    }
-    if constexpr (WF == kFP8) {  // per 128-wide block
-#pragma unroll
-      for (int i = 0; i < FM; ++i) {
-        const int r = wm * 16 * FM + i * 16 + lane / 4;
-        const float s0 = sx[r], s1 = sx[r + 8];
-#pragma unroll
-        for (int j = 0; j < FN; ++j) {
-          const int n = wn * 8 * FN + j * 8 + (lane % 4) * 2;
-          const float w0 = sw[n][0], w1 = sw[n + 1][0];
-          acc[i][j][0] = fmaf(p[i][j][0], s0 * w0, acc[i][j][0]);
-          acc[i][j][1] = fmaf(p[i][j][1], s0 * w1, acc[i][j][1]);
-          acc[i][j][2] = fmaf(p[i][j][2], s1 * w0, acc[i][j][2]);
-          acc[i][j][3] = fmaf(p[i][j][3], s1 * w1, acc[i][j][3]);
         }
       }
     }
@@ -509,6 +553,40 @@ __global__ void __launch_bounds__(128) mma_gemm(const GemmArgs a) {
           }
       }
     }
+}
+
+// §9.1 activation quantization: q[m, k] e4m3, scale[m, kb] fp32 (power of two). One warp per
+// (row, 128-block). Bit-exact to core/quant.h quantize_fp8_blocks (tested).
+template <int kUnused = 0>
+__global__ void __launch_bounds__(128) act_quant_fp8_kernel(const float* x, int64_t M, int64_t ldx, int64_t K,
+                                                             uint8_t* q, float* scale) {
+  const int64_t KB = (K + 127) / 128;
+  const int64_t item = int64_t(blockIdx.x) * 4 + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (item >= M * KB) return;
+  const int64_t m = item / KB, kb = item % KB;
+  float v[4];
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t k = kb * 128 + lane * 4 + i;
+    v[i] = k < K ? x[m * ldx + k] : 0.0f;
+    amax = fmaxf(amax, fabsf(v[i]));
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+  const float s = fp8_act_scale(amax);
+  const uint32_t w = e4m3x4(v[0] / s, v[1] / s, v[2] / s, v[3] / s);
+  if (K % 4 == 0 && kb * 128 + lane * 4 + 3 < K) {
+    *reinterpret_cast<uint32_t*>(q + m * K + kb * 128 + lane * 4) = w;  // K % 4 == 0 here
+  } else {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int64_t k = kb * 128 + lane * 4 + i;
+      if (k < K) q[m * K + k] = uint8_t(w >> (8 * i));
+    }
+  }
+  if (lane == 0) scale[m * KB + kb] = s;
 }
 
 }  // namespace dsv4::cuda::gemm

@@ -48,14 +48,14 @@ cudaError_t launch_mma(int wf, bool small, dim3 grid, const GemmArgs& a, cudaStr
   const dim3 block(128);
   if (wf == kFP8) {
     if (small)
-      mma_gemm<kFP8, 1, 4, 1, 2, EPI><<<grid, block, 0, st>>>(a);
+      mma_gemm<kFP8, 1, 4, 1, 2, 4, EPI><<<grid, block, 0, st>>>(a);
     else
-      mma_gemm<kFP8, 2, 2, 2, 8, EPI><<<grid, block, 0, st>>>(a);
+      mma_gemm<kFP8, 2, 2, 2, 8, 1, EPI><<<grid, block, 0, st>>>(a);
   } else if (wf == kMXFP4) {
     if (small)
-      mma_gemm<kMXFP4, 1, 4, 1, 2, EPI><<<grid, block, 0, st>>>(a);
+      mma_gemm<kMXFP4, 1, 4, 1, 2, 4, EPI><<<grid, block, 0, st>>>(a);
     else
-      mma_gemm<kMXFP4, 2, 2, 2, 8, EPI><<<grid, block, 0, st>>>(a);
+      mma_gemm<kMXFP4, 2, 2, 2, 8, 1, EPI><<<grid, block, 0, st>>>(a);
   } else {
     return cudaErrorInvalidValue;
   }
@@ -73,6 +73,17 @@ inline const char* format_name(WeightFormat f) {
   }
   return "?";
 }
+
+// Queues the §9.1 activation quantization of x [M, ldx] (K columns) into q [M, K], s [M, ceil(K/128)].
+inline cudaError_t launch_act_quant(const float* x, int64_t M, int64_t ldx, int64_t K, uint8_t* q, float* s,
+                                    cudaStream_t st) {
+  const int64_t items = M * ((K + 127) / 128);
+  if (items == 0) return cudaSuccess;
+  act_quant_fp8_kernel<><<<unsigned((items + 3) / 4), 128, 0, st>>>(x, M, ldx, K, q, s);
+  return cudaGetLastError();
+}
+
+inline size_t align256(size_t b) { return (b + 255) & ~size_t(255); }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 

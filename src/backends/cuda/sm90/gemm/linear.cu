@@ -19,35 +19,6 @@ const char* act_quant_name(ActQuant a) {
 
 namespace {
 
-// Standalone §9.1 activation quantization (for tests and callers that want the codes):
-// q[m, k] e4m3, scale[m, kb] fp32 (power of two). One warp per (row, 128-block).
-__global__ void act_quant_fp8_kernel(const float* x, int64_t M, int64_t ldx, int64_t K, uint8_t* q, float* scale) {
-  const int64_t KB = (K + 127) / 128;
-  const int64_t item = int64_t(blockIdx.x) * 4 + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (item >= M * KB) return;
-  const int64_t m = item / KB, kb = item % KB;
-  float v[4];
-  float amax = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int64_t k = kb * 128 + lane * 4 + i;
-    v[i] = k < K ? x[m * ldx + k] : 0.0f;
-    amax = fmaxf(amax, fabsf(v[i]));
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-  const float s = fp8_act_scale(amax);
-  const uint32_t w = e4m3x4(v[0] / s, v[1] / s, v[2] / s, v[3] / s);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int64_t k = kb * 128 + lane * 4 + i;
-    if (k < K) q[m * K + k] = uint8_t(w >> (8 * i));
-  }
-  if (lane == 0) scale[m * KB + kb] = s;
-}
-
-
 Status fail_(const LinearParams& p, const std::string& what) {
   return Status::error(fmt::format("linear {}: {}", p.w != nullptr ? p.w->name : std::string("?"), what));
 }
@@ -81,8 +52,12 @@ Status check_linear(const LinearParams& p) {
       if (w.format != WeightFormat::FP8Block && w.format != WeightFormat::MXFP4)
         return fail_(p, fmt::format("act_quant fp8-block128 needs an FP8Block or MXFP4 weight, got {}", format_name(w.format)));
       if (K % 32 != 0) return fail_(p, fmt::format("mma-fp8 path needs K % 32 == 0, got K={}", K));
-      if (p.ldx % 4 != 0 || !aligned16(p.x)) return fail_(p, "mma-fp8 path needs x 16-byte aligned and ldx % 4 == 0");
       if (!aligned16(w.weight.data)) return fail_(p, "mma-fp8 path needs 16-byte aligned weight codes");
+      if (G != 1) return fail_(p, "act_quant fp8-block128 with groups > 1 is not supported");
+      if (p.workspace == nullptr || p.workspace_bytes < linear_workspace_bytes(p.M, K) ||
+          (reinterpret_cast<uintptr_t>(p.workspace) & 255u) != 0)
+        return fail_(p, fmt::format("act_quant fp8-block128 needs a 256-byte aligned workspace of {} bytes (got {})",
+                                    linear_workspace_bytes(p.M, K), p.workspace_bytes));
       break;
     case ActQuant::Nvfp4:
       if (w.format != WeightFormat::NVFP4)
@@ -145,7 +120,12 @@ Status linear(const LinearParams& p, cudaStream_t stream) {
     const bool small = p.M <= 32;
     const int BM = small ? kMmaSmallBM : kMmaLargeBM, BN = small ? kMmaSmallBN : kMmaLargeBN;
     const dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM), unsigned(p.groups));
-    err = launch_mma<kEpiStore>(wf, small, grid, a, stream);
+    uint8_t* q = static_cast<uint8_t*>(p.workspace);
+    float* s = reinterpret_cast<float*>(q + align256(size_t(p.M * w.in)));
+    err = launch_act_quant(p.x, p.M, p.ldx, w.in, q, s, stream);
+    a.xq = q;
+    a.xs = s;
+    if (err == cudaSuccess) err = launch_mma<kEpiStore>(wf, small, grid, a, stream);
   } else {
     const dim3 grid(unsigned((p.N + kSimtBN - 1) / kSimtBN), unsigned((p.M + kSimtBM - 1) / kSimtBM), unsigned(p.groups));
     err = launch_simt<kEpiStore>(wf, p.act_quant == ActQuant::Nvfp4 ? kActNvfp4 : kActNone, grid, a, stream);
@@ -154,13 +134,15 @@ Status linear(const LinearParams& p, cudaStream_t stream) {
   return Status::ok();
 }
 
+size_t linear_workspace_bytes(int64_t M, int64_t K) {
+  return align256(size_t(M * K)) + align256(size_t(M * ((K + 127) / 128)) * 4);
+}
+
 Status act_quant_fp8(const float* x, int64_t M, int64_t ldx, int64_t K, uint8_t* q, float* scale, cudaStream_t stream) {
   if (M < 0 || K < 0 || ldx < K) return Status::error(fmt::format("act_quant_fp8: bad shape M={} K={} ldx={}", M, K, ldx));
   if (M == 0 || K == 0) return Status::ok();
   if (x == nullptr || q == nullptr || scale == nullptr) return Status::error("act_quant_fp8: null pointer");
-  const int64_t items = M * ((K + 127) / 128);
-  act_quant_fp8_kernel<<<unsigned((items + 3) / 4), 128, 0, stream>>>(x, M, ldx, K, q, scale);
-  const cudaError_t err = cudaGetLastError();
+  const cudaError_t err = launch_act_quant(x, M, ldx, K, q, scale, stream);
   if (err != cudaSuccess) return Status::error(fmt::format("act_quant_fp8: launch failed: {}", cudaGetErrorString(err)));
   return Status::ok();
 }

@@ -6,11 +6,12 @@
 //   groups G > 1 (the grouped wo_a): for g < G, y[:, g·N + j] = Σ_k x[:, g·K + k] · W[row0 + g·N + j, k].
 //
 // Paths (plan_linear says which runs and why a faster one did not):
-//  * "mma-fp8": act_quant Fp8Block128 with an FP8Block or MXFP4 weight. x is quantized inside the
-//    GEMM's tile load (e4m3, power-of-two 1x128 scales: bit-exact to the CPU's
-//    fake_quant_fp8(block 128, bf16_out=false) — the same codes act_quant_fp8 writes), then
-//    mma.sync m16n8k32 e4m3 tensor cores with per-block scale fix-ups in fp32 (§9.1 fp8_gemm /
-//    fp4_gemm; MXFP4 codes are re-encoded to e4m3 exactly). Tiles 16x64 (M <= 32) or 64x128.
+//  * "mma-fp8": act_quant Fp8Block128 with an FP8Block or MXFP4 weight. x is first quantized by
+//    act_quant_fp8's kernel into the workspace (e4m3, power-of-two 1x128 scales: bit-exact to the
+//    CPU's fake_quant_fp8(block 128, bf16_out=false)), then mma.sync m16n8k32 e4m3 tensor cores
+//    with per-block scale fix-ups in fp32 (§9.1 fp8_gemm / fp4_gemm; MXFP4 codes are re-encoded
+//    to e4m3 exactly in the tile load). Tiles 16x64 with 512-wide K fills (M <= 32) or 64x128
+//    with 128-wide K fills. Two launches (quantize, GEMM) on the stream.
 //  * "simt-fp32": everything else (act_quant None: exact mode, BF16/F32 linears, wo_a; and
 //    act_quant Nvfp4 — Hopper has no FP4 tensor cores): the weight is decoded exactly to fp32 in
 //    shared memory, x stays fp32 (NVFP4 activations are quant-dequantized in the tile load,
@@ -21,8 +22,8 @@
 //
 // All pointers are device pointers; w is a host struct whose TensorViews point to device memory.
 // Requirements (check_linear): x, y non-null when M·N > 0; ldx >= G·K (x columns used),
-// ldy >= G·N; rows [row0, row0 + G·N) inside W; mma-fp8 also needs K % 32 == 0, ldx % 4 == 0 and x
-// 16-byte aligned (float4 loads), W codes 16-byte aligned; y must not alias x.
+// ldy >= G·N; rows [row0, row0 + G·N) inside W; mma-fp8 also needs K % 32 == 0, W codes 16-byte
+// aligned, groups == 1 and the workspace; y must not alias x (nor the workspace).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -54,8 +55,15 @@ struct LinearParams {
   float alpha = 1.0f;
   bool accumulate = false;
   ActQuant act_quant = ActQuant::None;
-  int64_t groups = 1;               // G >= 1
+  int64_t groups = 1;               // G >= 1 (act_quant fp8-block128: 1)
+  // Scratch for act_quant Fp8Block128 (the e4m3 codes and scales of x): 256-byte aligned device
+  // memory of at least linear_workspace_bytes(M, K) bytes; unused otherwise.
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
+
+// Scratch bytes linear needs for act_quant Fp8Block128 with M rows of K = w.in.
+size_t linear_workspace_bytes(int64_t M, int64_t K);
 
 struct LinearPlan {
   const char* path = "";  // "mma-fp8" | "simt-fp32" | "empty"

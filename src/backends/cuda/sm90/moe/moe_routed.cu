@@ -15,11 +15,10 @@ namespace {
 
 constexpr int kMaxExperts = 4096;
 
-size_t align256(size_t b) { return (b + 255) & ~size_t(255); }
-
 struct Layout {
   int64_t R = 0, max_tiles = 0;
-  size_t local_pos = 0, slot = 0, row_token = 0, row_weight = 0, tiles = 0, tile_count = 0, h = 0, yk = 0, total = 0;
+  size_t local_pos = 0, slot = 0, row_token = 0, row_weight = 0, tiles = 0, tile_count = 0, h = 0, yk = 0;
+  size_t xq = 0, xs = 0, hq = 0, hs = 0, total = 0;  // FP8 path: quantized x [T, d] and h [R, I]
 };
 
 Layout layout(int64_t T, int64_t k, int64_t d, int64_t I, int64_t E) {
@@ -40,6 +39,10 @@ Layout layout(int64_t T, int64_t k, int64_t d, int64_t I, int64_t E) {
   L.tile_count = take(4);
   L.h = take(size_t(L.R * I) * 4);
   L.yk = take(size_t(L.R * d) * 4);
+  L.xq = take(size_t(T * d));
+  L.xs = take(size_t(T * ((d + 127) / 128)) * 4);
+  L.hq = take(size_t(L.R * I));
+  L.hs = take(size_t(L.R * ((I + 127) / 128)) * 4);
   L.total = o;
   return L;
 }
@@ -261,6 +264,16 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
   a.ldy = tb.I;
   a.row_weight = row_weight;
   a.limit = p.swiglu_limit;
+  uint8_t* xq = ws + L.xq;
+  float* xs = reinterpret_cast<float*>(ws + L.xs);
+  uint8_t* hq = ws + L.hq;
+  float* hs = reinterpret_cast<float*>(ws + L.hs);
+  if (mma) {
+    err = launch_act_quant(p.x, p.T, tb.d, tb.d, xq, xs, stream);
+    if (err != cudaSuccess) return Status::error(fmt::format("moe_routed: x quant launch: {}", cudaGetErrorString(err)));
+    a.xq = xq;
+    a.xs = xs;
+  }
   {
     const dim3 grid(unsigned((tb.I + BN / 2 - 1) / (BN / 2)), unsigned(max_tiles));
     err = mma ? launch_mma<kEpiSwiglu>(wf, small, grid, a, stream) : launch_simt<kEpiSwiglu>(wf, act, grid, a, stream);
@@ -276,6 +289,12 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
   a.y = yk;
   a.ldy = tb.d;
   a.row_weight = nullptr;
+  if (mma) {
+    err = launch_act_quant(h, L.R, tb.I, tb.I, hq, hs, stream);
+    if (err != cudaSuccess) return Status::error(fmt::format("moe_routed: h quant launch: {}", cudaGetErrorString(err)));
+    a.xq = hq;
+    a.xs = hs;
+  }
   {
     const dim3 grid(unsigned((tb.d + BN - 1) / BN), unsigned(max_tiles));
     err = mma ? launch_mma<kEpiStore>(wf, small, grid, a, stream) : launch_simt<kEpiStore>(wf, act, grid, a, stream);

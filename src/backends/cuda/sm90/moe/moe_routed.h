@@ -10,10 +10,11 @@
 // (the caller runs it with linear).
 //
 // Work on `stream`, no host synchronization, fixed launch shapes for a given T (CUDA-graph
-// capturable): (1) one permutation kernel (count rows per expert, prefix sums, scatter, the list of
+// capturable): (0, FP8 path) the §9.1 quantization of x [T, d] to e4m3 + scales, once; (1) one
+// permutation kernel (count rows per expert, prefix sums, scatter, the list of
 // BM-row tiles of the experts that have rows); (2) one grouped GEMM launch for w1|w3 over all
 // tiles with the SwiGLU (and routing weight) fused in its epilogue -> h [T·k, I]; (3) one grouped
-// launch for w2 -> yk [T·k, d]; (4) a deterministic un-permute: y[t] = Σ_j yk[slot(t, j)] in j
+// launch for w2 (FP8 path: after quantizing h once) -> yk [T·k, d]; (4) a deterministic un-permute: y[t] = Σ_j yk[slot(t, j)] in j
 // order (no atomics on floats). Each (token, j) row is computed by the same instruction sequence
 // whatever its position (batch invariant).
 //
