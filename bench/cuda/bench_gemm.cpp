@@ -86,7 +86,7 @@ int main() {
     for (auto& v : hx) v = next_normalish();
     BENCH_CUDA(cudaMemcpy(x.p, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
   }
-  std::printf("%-18s %-9s %-10s %6s %10s %10s %8s %9s\n", "shape", "format", "path", "M", "us", "wGB/s", "of_copy", "TFLOP/s");
+  std::printf("%-18s %-12s %-18s %6s %10s %10s %8s %9s\n", "shape", "format", "path", "M", "us", "wGB/s", "of_copy", "TFLOP/s");
   for (const WeightFormat fmt : {WeightFormat::FP8Block, WeightFormat::MXFP4}) {
     for (const GemmShape& sh : shapes) {
       if (fmt == WeightFormat::MXFP4 && std::string(sh.name).find("shared") == std::string::npos) continue;
@@ -97,8 +97,11 @@ int main() {
       Mem y(static_cast<size_t>(4096 * sh.N) * 4);
       Mem ws(linear_workspace_bytes(4096, sh.K));
       for (const int64_t M : Ms) {
-        for (const ActQuant aq : {ActQuant::Fp8Block128, ActQuant::None}) {
+        for (const int variant : {0, 1, 2}) {
+          const ActQuant aq = variant == 2 ? ActQuant::None : ActQuant::Fp8Block128;
           if (aq == ActQuant::None && (M > 64 || fmt != WeightFormat::FP8Block)) continue;
+          if (variant == 1 && M <= 32) continue;
+          set_mma_large_tile_override(variant == 1 ? 3 : 0);
           LinearParams p;
           p.x = x.as<float>();
           p.M = M;
@@ -119,8 +122,11 @@ int main() {
           });
           const double gbs = wbytes / (us * 1e-6) / 1e9;
           const double tflops = 2.0 * double(M) * double(sh.N) * double(sh.K) / (us * 1e-6) / 1e12;
-          std::printf("%-18s %-9s %-10s %6lld %10.1f %10.0f %7.1f%% %9.1f\n", sh.name, weight_format_name(fmt),
-                      aq == ActQuant::None ? "exact" : plan.path, (long long)M, us, gbs, 100.0 * gbs / copy_gbs, tflops);
+          char path[48];
+          std::snprintf(path, sizeof path, "%s-%dx%d", aq == ActQuant::None ? "exact" : plan.path, plan.tile_m, plan.tile_n);
+          std::printf("%-18s %-12s %-18s %6lld %10.1f %10.0f %7.1f%% %9.1f\n", sh.name, weight_format_name(fmt), path,
+                      (long long)M, us, gbs, 100.0 * gbs / copy_gbs, tflops);
+          set_mma_large_tile_override(0);
           std::fflush(stdout);
         }
       }

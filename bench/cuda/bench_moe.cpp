@@ -12,6 +12,7 @@
 #include <set>
 #include <vector>
 
+#include "backends/cuda/sm90/gemm/linear.h"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 #include "bench_common.h"
 
@@ -59,7 +60,10 @@ int main() {
     }
     ExpertTable table;
     require(prepare_expert_table(views.data(), E, &table), "prepare_expert_table");
-    for (const int64_t T : {1, 8, 32, 64, 256, 4096}) {
+    for (const int64_t Tsigned : {1, 8, 32, 64, 256, 4096, -4096}) {
+      set_mma_large_tile_override(Tsigned < 0 ? 3 : 0);  // -4096: prefill with the 64x64 tile
+      const int64_t Tn = Tsigned < 0 ? -Tsigned : Tsigned;
+      [&](const int64_t T) {
       const int sets = 8;
       std::vector<std::unique_ptr<Mem>> ids, wts;
       double distinct = 0;
@@ -113,6 +117,8 @@ int main() {
       std::printf("%-6lld %-6s %-16s %6lld %10.1f %8.1f %10.0f %7.1f%% %9.1f\n", (long long)E, "mxfp4", moe_routed_path(p),
                   (long long)T, us, distinct, gbs, 100.0 * gbs / copy_gbs, tflops);
       std::fflush(stdout);
+      }(Tn);
+      set_mma_large_tile_override(0);
     }
     free_expert_table(&table);
   }

@@ -311,8 +311,16 @@ TEST(GemmCuda, ExactFlashShapes) {
 TEST(GemmCuda, OfficialFp8) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.OfficialFp8"));
+  for (int tile : {0, 3})
+    for (WeightFormat f : {WeightFormat::FP8Block, WeightFormat::MXFP4}) {
+      set_mma_large_tile_override(tile);
+      run_case({f, ActQuant::Fp8Block128, 130, 129, 160, 0, 1, 4}, rng);
+      run_case({f, ActQuant::Fp8Block128, 70, 200, 640, 0, 1, 0}, rng);
+      set_mma_large_tile_override(0);
+    }
   for (WeightFormat f : {WeightFormat::FP8Block, WeightFormat::MXFP4}) {
     run_case({f, ActQuant::Fp8Block128, 1, 64, 128}, rng);
+    run_case({f, ActQuant::Fp8Block128, 3, 3000, 640}, rng);  // 16x64 decode tile (N > 2048)
     run_case({f, ActQuant::Fp8Block128, 7, 65, 96, 5, 1, 4}, rng);
     run_case({f, ActQuant::Fp8Block128, 33, 200, 320}, rng);
     run_case({f, ActQuant::Fp8Block128, 130, 129, 160, 0, 1, 4}, rng);
@@ -373,8 +381,13 @@ TEST(GemmCuda, BatchInvariance) {
     p.workspace = ws.get();
     p.workspace_bytes = ws.size();
     ASSERT_TRUE(linear(p, nullptr).is_ok());
-    std::vector<float> all, one;
+    std::vector<float> all, one, other;
     ASSERT_TRUE(yb.fetch(&all));
+    set_mma_large_tile_override(3);  // the 64x64 tile gives the same bits
+    ASSERT_TRUE(linear(p, nullptr).is_ok());
+    set_mma_large_tile_override(0);
+    ASSERT_TRUE(yb.fetch(&other));
+    ASSERT_EQ(std::memcmp(other.data(), all.data(), all.size() * 4), 0) << weight_format_name(c.f) << ": 64x64 vs 64x128 tiles";
     for (int64_t r : {int64_t(0), c.M / 2, c.M - 1}) {
       LinearParams q = p;
       q.x = dx.ptr() + r * K;

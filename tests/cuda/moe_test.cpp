@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "backends/cuda/sm90/gemm/linear.h"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 #include "backends/ops.h"
 #include "cuda/cuda_test_support.h"
@@ -265,6 +266,11 @@ TEST(MoeCuda, BatchInvariance) {
     const Routing r = random_routing(T, k, ex.E, rng);
     const MoeRun all = run_gpu(ex, x, r, T, k, 10.0f, official);
     ASSERT_TRUE(all.st.is_ok() && all.guards_ok);
+    set_mma_large_tile_override(3);
+    const MoeRun other = run_gpu(ex, x, r, T, k, 10.0f, official);
+    set_mma_large_tile_override(0);
+    ASSERT_TRUE(other.st.is_ok() && other.guards_ok);
+    ASSERT_EQ(std::memcmp(other.y.data(), all.y.data(), all.y.size() * 4), 0) << "64x64 vs 64x128 tiles";
     for (int64_t t : {int64_t(0), T / 3, T - 1}) {
       const std::vector<float> x1(x.begin() + t * ex.d, x.begin() + (t + 1) * ex.d);
       Routing r1;

@@ -19,9 +19,23 @@ inline int wfmt_of(WeightFormat f) {
   return kF32;
 }
 
-// MMA tile configurations: small (16 x 64) for few rows per weight, large (64 x 128) otherwise.
-// Both compute every output with the same instruction sequence (batch invariance).
+// MMA tile configurations. Every configuration computes each output with the same instruction
+// sequence (batch invariance), so the choice may depend on M and N freely.
+enum MmaTile : int { kTileAuto = 0, kTile16x64 = 1, kTile64x128 = 2, kTile64x64 = 3, kTile16x32 = 4 };
 constexpr int kMmaSmallBM = 16, kMmaSmallBN = 64, kMmaLargeBM = 64, kMmaLargeBN = 128;
+inline int tile_bm(int t) { return (t == kTile16x64 || t == kTile16x32) ? 16 : 64; }
+inline int tile_bn(int t) { return t == kTile64x128 ? 128 : t == kTile16x32 ? 32 : 64; }
+inline const char* tile_name(int t) {
+  switch (t) {
+    case kTile16x64: return "16x64";
+    case kTile64x128: return "64x128";
+    case kTile64x64: return "64x64";
+    case kTile16x32: return "16x32";
+  }
+  return "?";
+}
+// Benchmark hook (gemm/tuning.h): forces the tile of M > 32 calls (0 = default 64x128).
+int& mma_large_tile_override();
 
 template <int EPI>
 cudaError_t launch_simt(int wf, int act, dim3 grid, const GemmArgs& a, cudaStream_t st) {
@@ -43,23 +57,30 @@ cudaError_t launch_simt(int wf, int act, dim3 grid, const GemmArgs& a, cudaStrea
   return cudaGetLastError();
 }
 
-template <int EPI>
-cudaError_t launch_mma(int wf, bool small, dim3 grid, const GemmArgs& a, cudaStream_t st) {
+template <int WF, int EPI>
+cudaError_t launch_mma_wf(int tile, dim3 grid, const GemmArgs& a, cudaStream_t st) {
   const dim3 block(128);
-  if (wf == kFP8) {
-    if (small)
-      mma_gemm<kFP8, 1, 4, 1, 2, 4, EPI><<<grid, block, 0, st>>>(a);
-    else
-      mma_gemm<kFP8, 2, 2, 2, 8, 1, EPI><<<grid, block, 0, st>>>(a);
-  } else if (wf == kMXFP4) {
-    if (small)
-      mma_gemm<kMXFP4, 1, 4, 1, 2, 4, EPI><<<grid, block, 0, st>>>(a);
-    else
-      mma_gemm<kMXFP4, 2, 2, 2, 8, 1, EPI><<<grid, block, 0, st>>>(a);
-  } else {
-    return cudaErrorInvalidValue;
+  switch (tile) {
+    case kTile16x64: mma_gemm<WF, 1, 4, 1, 2, 4, EPI><<<grid, block, 0, st>>>(a); break;
+    case kTile64x128: mma_gemm<WF, 2, 2, 2, 8, 1, EPI><<<grid, block, 0, st>>>(a); break;
+    case kTile64x64: mma_gemm<WF, 2, 2, 2, 4, 1, EPI><<<grid, block, 0, st>>>(a); break;
+    case kTile16x32:
+      if constexpr (EPI == kEpiStore) {
+        mma_gemm<WF, 1, 4, 1, 1, 4, EPI><<<grid, block, 0, st>>>(a);
+        break;
+      } else {
+        return cudaErrorInvalidValue;
+      }
+    default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
+}
+
+template <int EPI>
+cudaError_t launch_mma(int wf, int tile, dim3 grid, const GemmArgs& a, cudaStream_t st) {
+  if (wf == kFP8) return launch_mma_wf<kFP8, EPI>(tile, grid, a, st);
+  if (wf == kMXFP4) return launch_mma_wf<kMXFP4, EPI>(tile, grid, a, st);
+  return cudaErrorInvalidValue;
 }
 
 // The format's name (core's weight_format_name lives in the engine library, which links after this one).
@@ -74,6 +95,8 @@ inline const char* format_name(WeightFormat f) {
   return "?";
 }
 
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 // Queues the §9.1 activation quantization of x [M, ldx] (K columns) into q [M, K], s [M, ceil(K/128)].
 inline cudaError_t launch_act_quant(const float* x, int64_t M, int64_t ldx, int64_t K, uint8_t* q, float* s,
                                     cudaStream_t st) {
@@ -85,6 +108,6 @@ inline cudaError_t launch_act_quant(const float* x, int64_t M, int64_t ldx, int6
 
 inline size_t align256(size_t b) { return (b + 255) & ~size_t(255); }
 
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 
 }  // namespace dsv4::cuda::gemm

@@ -23,6 +23,12 @@ Status fail_(const LinearParams& p, const std::string& what) {
   return Status::error(fmt::format("linear {}: {}", p.w != nullptr ? p.w->name : std::string("?"), what));
 }
 
+int choose_tile(const LinearParams& p) {
+  if (p.M <= 32) return p.N <= 2048 ? kTile16x32 : kTile16x64;  // decode: more CTAs for narrow weights
+  const int o = mma_large_tile_override();
+  return o != kTileAuto ? o : kTile64x128;
+}
+
 bool use_mma(const LinearParams& p) {
   return p.act_quant == ActQuant::Fp8Block128 &&
          (p.w->format == WeightFormat::FP8Block || p.w->format == WeightFormat::MXFP4);
@@ -76,9 +82,9 @@ Status plan_linear(const LinearParams& p, LinearPlan* plan) {
     return st;
   }
   if (use_mma(p)) {
-    const bool small = p.M <= 32;
-    *plan = LinearPlan{"mma-fp8", small ? kMmaSmallBM : kMmaLargeBM, small ? kMmaSmallBN : kMmaLargeBN,
-                       "FP8 activations x FP8/MXFP4 weight: e4m3 mma.sync tensor cores"};
+    const int tile = choose_tile(p);
+    *plan = LinearPlan{"mma-fp8", tile_bm(tile), tile_bn(tile),
+                       "FP8 activations x FP8/MXFP4 weight: e4m3 mma.sync tensor cores (wgmma not written yet)"};
   } else {
     std::string why;
     if (p.act_quant == ActQuant::None)
@@ -117,15 +123,15 @@ Status linear(const LinearParams& p, cudaStream_t stream) {
   const int wf = wfmt_of(w.format);
   cudaError_t err;
   if (use_mma(p)) {
-    const bool small = p.M <= 32;
-    const int BM = small ? kMmaSmallBM : kMmaLargeBM, BN = small ? kMmaSmallBN : kMmaLargeBN;
+    const int tile = choose_tile(p);
+    const int BM = tile_bm(tile), BN = tile_bn(tile);
     const dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM), unsigned(p.groups));
     uint8_t* q = static_cast<uint8_t*>(p.workspace);
     float* s = reinterpret_cast<float*>(q + align256(size_t(p.M * w.in)));
     err = launch_act_quant(p.x, p.M, p.ldx, w.in, q, s, stream);
     a.xq = q;
     a.xs = s;
-    if (err == cudaSuccess) err = launch_mma<kEpiStore>(wf, small, grid, a, stream);
+    if (err == cudaSuccess) err = launch_mma<kEpiStore>(wf, tile, grid, a, stream);
   } else {
     const dim3 grid(unsigned((p.N + kSimtBN - 1) / kSimtBN), unsigned((p.M + kSimtBM - 1) / kSimtBM), unsigned(p.groups));
     err = launch_simt<kEpiStore>(wf, p.act_quant == ActQuant::Nvfp4 ? kActNvfp4 : kActNone, grid, a, stream);
@@ -133,6 +139,15 @@ Status linear(const LinearParams& p, cudaStream_t stream) {
   if (err != cudaSuccess) return fail_(p, fmt::format("launch failed: {}", cudaGetErrorString(err)));
   return Status::ok();
 }
+
+namespace gemm {
+int& mma_large_tile_override() {
+  static int tile = kTileAuto;
+  return tile;
+}
+}  // namespace gemm
+
+void set_mma_large_tile_override(int tile) { gemm::mma_large_tile_override() = tile; }
 
 size_t linear_workspace_bytes(int64_t M, int64_t K) {
   return align256(size_t(M * K)) + align256(size_t(M * ((K + 127) / 128)) * 4);

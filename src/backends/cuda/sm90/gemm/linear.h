@@ -10,8 +10,8 @@
 //    act_quant_fp8's kernel into the workspace (e4m3, power-of-two 1x128 scales: bit-exact to the
 //    CPU's fake_quant_fp8(block 128, bf16_out=false)), then mma.sync m16n8k32 e4m3 tensor cores
 //    with per-block scale fix-ups in fp32 (§9.1 fp8_gemm / fp4_gemm; MXFP4 codes are re-encoded
-//    to e4m3 exactly in the tile load). Tiles 16x64 with 512-wide K fills (M <= 32) or 64x128
-//    with 128-wide K fills. Two launches (quantize, GEMM) on the stream.
+//    to e4m3 exactly in the tile load). Tiles 16x32 (N <= 2048) or 16x64 with 512-wide K fills
+//    (M <= 32), else 64x128 (or 64x64) with 128-wide K fills. Two launches (quantize, GEMM) on the stream.
 //  * "simt-fp32": everything else (act_quant None: exact mode, BF16/F32 linears, wo_a; and
 //    act_quant Nvfp4 — Hopper has no FP4 tensor cores): the weight is decoded exactly to fp32 in
 //    shared memory, x stays fp32 (NVFP4 activations are quant-dequantized in the tile load,
@@ -61,6 +61,10 @@ struct LinearParams {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
 };
+
+// Benchmark/test hook: the mma-fp8 tile of calls with M > 32 in linear and moe_routed
+// (0: default 64x128; 2: 64x128; 3: 64x64). Not thread-safe; results are bitwise the same for every tile.
+void set_mma_large_tile_override(int tile);
 
 // Scratch bytes linear needs for act_quant Fp8Block128 with M rows of K = w.in.
 size_t linear_workspace_bytes(int64_t M, int64_t K);

@@ -112,6 +112,11 @@ __global__ void moe_unpermute_kernel(const float* yk, const int32_t* slot, int k
 
 enum class Path { MmaSmall, MmaLarge, SimtNone, SimtNvfp4 };
 
+int large_tile() {
+  const int o = mma_large_tile_override();
+  return (o == kTile64x64 || o == kTile64x128) ? o : kTile64x128;
+}
+
 Path choose(const MoeRoutedParams& p) {
   const ExpertTable& tb = *p.table;
   if (p.official && (tb.format == WeightFormat::MXFP4 || tb.format == WeightFormat::FP8Block)) {
@@ -211,7 +216,7 @@ const char* moe_routed_path(const MoeRoutedParams& p) {
   if (p.table == nullptr) return "?";
   switch (choose(p)) {
     case Path::MmaSmall: return "mma-fp8 16x64";
-    case Path::MmaLarge: return "mma-fp8 64x128";
+    case Path::MmaLarge: return large_tile() == kTile64x64 ? "mma-fp8 64x64" : "mma-fp8 64x128";
     case Path::SimtNone: return "simt-fp32";
     case Path::SimtNvfp4: return "simt-fp32 nvfp4-act";
   }
@@ -235,9 +240,9 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
 
   const Path path = choose(p);
   const bool mma = path == Path::MmaSmall || path == Path::MmaLarge;
-  const bool small = path == Path::MmaSmall;
-  const int BM = mma ? (small ? kMmaSmallBM : kMmaLargeBM) : kSimtBM;
-  const int BN = mma ? (small ? kMmaSmallBN : kMmaLargeBN) : kSimtBN;
+  const int tile = path == Path::MmaSmall ? int(kTile16x64) : large_tile();
+  const int BM = mma ? tile_bm(tile) : kSimtBM;
+  const int BN = mma ? tile_bn(tile) : kSimtBN;
   const int64_t max_tiles = (L.R + BM - 1) / BM + std::min(tb.E, L.R);
 
   moe_prep_kernel<<<1, 1024, size_t(3 * tb.E) * sizeof(int), stream>>>(p.ids, p.weights, L.R, int(p.k), int(tb.E), BM,
@@ -276,7 +281,7 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
   }
   {
     const dim3 grid(unsigned((tb.I + BN / 2 - 1) / (BN / 2)), unsigned(max_tiles));
-    err = mma ? launch_mma<kEpiSwiglu>(wf, small, grid, a, stream) : launch_simt<kEpiSwiglu>(wf, act, grid, a, stream);
+    err = mma ? launch_mma<kEpiSwiglu>(wf, tile, grid, a, stream) : launch_simt<kEpiSwiglu>(wf, act, grid, a, stream);
     if (err != cudaSuccess) return Status::error(fmt::format("moe_routed: w1|w3 launch: {}", cudaGetErrorString(err)));
   }
   // w2: yk = h · w2ᵀ
@@ -297,7 +302,7 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
   }
   {
     const dim3 grid(unsigned((tb.d + BN - 1) / BN), unsigned(max_tiles));
-    err = mma ? launch_mma<kEpiStore>(wf, small, grid, a, stream) : launch_simt<kEpiStore>(wf, act, grid, a, stream);
+    err = mma ? launch_mma<kEpiStore>(wf, tile, grid, a, stream) : launch_simt<kEpiStore>(wf, act, grid, a, stream);
     if (err != cudaSuccess) return Status::error(fmt::format("moe_routed: w2 launch: {}", cudaGetErrorString(err)));
   }
   moe_unpermute_kernel<<<unsigned(p.T), 256, 0, stream>>>(yk, slot, int(p.k), tb.d, p.y);
