@@ -19,7 +19,7 @@ command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 command -v nvcc >/dev/null || { echo "[device/build] nvcc not found: the CUDA backend cannot be built" >&2; exit 1; }
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDSV4_CUDA=ON -DDSV4_SANITIZER_TESTS=OFF >/dev/null
-BENCHES=(bench_dequant bench_paged bench_layer_ops)
+BENCHES=(bench_dequant bench_paged bench_layer_ops bench_gemm bench_moe)
 cmake --build "$BUILD" --target dsv4 test_cuda "${BENCHES[@]}" -j "${JOBS:-2}"
 
 rm -rf "$STAGE"
@@ -33,7 +33,7 @@ for bin in "$STAGE/bin/"*; do
     grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|libdl|librt|libpthread|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
 done
-cp scripts/device/run.sh bench/cuda/torch_baseline.py "$STAGE/"
+cp scripts/device/run.sh bench/cuda/torch_baseline.py bench/cuda/gemm_baseline.py "$STAGE/"
 { git rev-parse HEAD; git status --porcelain --untracked-files=no | grep -q . && echo "(working tree modified)"; } \
   >"$STAGE/COMMIT" || true
 if [ $# -ge 1 ]; then
