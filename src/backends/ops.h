@@ -187,11 +187,12 @@ class Ops {
   // ---- MoE (spec §8) ----
   // Router: scores[t, e] = sqrt(softplus(logits[t, e])); ids[t, :k] = top-k of scores + bias
   // (bias may be null) unless hash routing is given: ids[t, :] = tid2eid[token_ids[t], :]
-  // (tid2eid I64 [vocab, k], token ids < vocab, both in backend memory); weights =
+  // (tid2eid I64 [vocab, k], token ids < vocab (validated by the caller), both in backend
+  // memory); weights =
   // scores[ids] / Σ scores[ids] · route_scale. logits [S, E].
   virtual void route(const float* logits, int64_t S, int64_t E, int64_t k, const float* bias,
-                     const int64_t* tid2eid, const int64_t* token_ids, float route_scale, float* scores,
-                     int32_t* ids, float* weights) = 0;
+                     const int64_t* tid2eid, const int64_t* token_ids, int64_t vocab, float route_scale,
+                     float* scores, int32_t* ids, float* weights) = 0;
   // Clamped SwiGLU: h[m, i] = silu(min(g, limit)) · clamp(u, ±limit) · (row_weight ? row_weight[m] : 1).
   // g, u, h [M, I]; h may alias g.
   virtual void swiglu(const float* g, const float* u, int64_t M, int64_t I, float limit,

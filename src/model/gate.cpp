@@ -15,7 +15,8 @@ Routing gate_forward(const ForwardContext& ctx, const MoEParams& p, const LayerS
   r.ids = ctx.ws.ints(S * k);
   r.weights = ctx.ws.floats(S * k);
   ctx.ops.route(logits, S, E, k, p.bias, spec.hash_routed ? p.tid2eid.as<int64_t>() : nullptr, token_ids,
-                float(cfg.routed_scaling_factor), r.scores, r.ids, r.weights);
+                spec.hash_routed ? p.tid2eid.dim(0) : 0, float(cfg.routed_scaling_factor), r.scores, r.ids,
+                r.weights);
   if (ctx.recording()) {
     ctx.record(scope, "router_scores", r.scores, {S, E});
     ctx.record_ints(scope, "moe_expert_ids", r.ids, {S, k});

@@ -22,7 +22,7 @@ TEST(CpuRouter, BiasSelectsButDoesNotWeight) {
   logits[3] = 30.0f;  // softplus threshold branch
   std::vector<float> scores(size_t(S * E)), weights(size_t(S * k));
   std::vector<int32_t> ids(size_t(S * k));
-  ops().route(logits.data(), S, E, k, bias.data(), nullptr, nullptr, 1.5f, scores.data(), ids.data(), weights.data());
+  ops().route(logits.data(), S, E, k, bias.data(), nullptr, nullptr, 0, 1.5f, scores.data(), ids.data(), weights.data());
   for (int64_t t = 0; t < S; ++t) {
     std::vector<double> s(static_cast<size_t>(E));
     for (int64_t e = 0; e < E; ++e) s[size_t(e)] = std::sqrt(softplus(double(logits[size_t(t * E + e)])));
@@ -48,7 +48,7 @@ TEST(CpuRouter, HashRoutingKeepsTableOrder) {
   const std::vector<int64_t> fixed = {2, 5, 1, 7, 0, 3};
   std::vector<float> scores(size_t(S * E)), weights(size_t(S * k));
   std::vector<int32_t> ids(size_t(S * k));
-  ops().route(logits.data(), S, E, k, nullptr, table.data(), tokens.data(), 2.5f, scores.data(), ids.data(),
+  ops().route(logits.data(), S, E, k, nullptr, table.data(), tokens.data(), 3, 2.5f, scores.data(), ids.data(),
               weights.data());
   for (size_t i = 0; i < fixed.size(); ++i) EXPECT_EQ(ids[i], fixed[i]);
   for (int64_t t = 0; t < S; ++t) {
@@ -59,7 +59,7 @@ TEST(CpuRouter, HashRoutingKeepsTableOrder) {
   }
   const std::vector<int64_t> bad = {7, 0, 8, 2, 5, 1};
   const std::vector<int64_t> rows = {0, 1};
-  EXPECT_THROW(ops().route(logits.data(), S, E, k, nullptr, bad.data(), rows.data(), 1.0f, scores.data(), ids.data(),
+  EXPECT_THROW(ops().route(logits.data(), S, E, k, nullptr, bad.data(), rows.data(), 2, 1.0f, scores.data(), ids.data(),
                            weights.data()),
                Error);
 }

@@ -245,8 +245,8 @@ TEST(LayerOps, RouteMatchesCpu) {
         std::vector<float> sc(size_t(S * E)), wts(size_t(S * k));
         std::vector<int32_t> ids(size_t(S * k));
         if (S > 0)
-          cpu_ops().route(logits.data(), S, E, k, mode == 0 ? bias.data() : nullptr, mode == 2 ? fixed.data() : nullptr,
-                          1.5f, sc.data(), ids.data(), wts.data());
+          cpu_ops().route(logits.data(), S, E, k, mode == 0 ? bias.data() : nullptr, mode == 2 ? table.data() : nullptr,
+                          mode == 2 ? tok.data() : nullptr, vocab, 1.5f, sc.data(), ids.data(), wts.data());
         auto dl = up(logits), db = up(bias);
         auto dt = up(table), dtok = up(tok);
         Guarded<float> dsc(sc.size()), dw(wts.size());

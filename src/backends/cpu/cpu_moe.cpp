@@ -16,13 +16,16 @@ float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 }  // namespace
 
 void CpuOps::route(const float* logits, int64_t S, int64_t E, int64_t k, const float* bias, const int64_t* tid2eid,
-                   const int64_t* token_ids, float route_scale, float* scores, int32_t* ids, float* weights) {
+                   const int64_t* token_ids, int64_t vocab, float route_scale, float* scores, int32_t* ids,
+                   float* weights) {
   if (k <= 0 || k > E) fail("route: top-k {} with {} experts", k, E);
   for (int64_t t = 0; t < S; ++t) {
     float* sc = scores + t * E;
     for (int64_t e = 0; e < E; ++e) sc[e] = std::sqrt(softplus(logits[t * E + e]));
     int32_t* chosen = ids + t * k;
     if (tid2eid != nullptr) {
+      if (token_ids[t] < 0 || token_ids[t] >= vocab)
+        fail("route: token id {} at row {} outside tid2eid's {} rows", token_ids[t], t, vocab);
       for (int64_t j = 0; j < k; ++j) {
         const int64_t e = tid2eid[token_ids[t] * k + j];
         if (e < 0 || e >= E) fail("route: hash-routed expert id {} outside [0, {}) at token {}", e, E, t);

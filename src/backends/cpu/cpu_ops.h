@@ -54,8 +54,8 @@ class CpuOps final : public Ops {
                         int64_t S, int64_t H, int64_t D, int64_t Nk, int64_t kw, float scale,
                         float* out) override;
   void route(const float* logits, int64_t S, int64_t E, int64_t k, const float* bias,
-             const int64_t* tid2eid, const int64_t* token_ids, float route_scale, float* scores, int32_t* ids,
-             float* weights) override;
+             const int64_t* tid2eid, const int64_t* token_ids, int64_t vocab, float route_scale, float* scores,
+             int32_t* ids, float* weights) override;
   void swiglu(const float* g, const float* u, int64_t M, int64_t I, float limit, const float* row_weight,
               float* h) override;
 
