@@ -82,4 +82,12 @@ CachePlan plan_cache(const CacheLayout& layout, uint64_t budget, int32_t max_seq
   return plan;
 }
 
+uint64_t cache_bytes_for(const CacheLayout& layout, int64_t tokens, int32_t sequences) {
+  const uint64_t blocks = uint64_t((std::max<int64_t>(tokens, 1) + kCacheBlockTokens - 1) / kCacheBlockTokens);
+  uint64_t bytes = layout.state_bytes_per_sequence * uint64_t(sequences);
+  for (const auto& p : layout.pools)
+    bytes += p.bytes_per_block * uint64_t(sequences) * (p.name == "window" ? uint64_t(kWindowBlocksPerSequence) : blocks);
+  return bytes;
+}
+
 }  // namespace dsv4

@@ -66,4 +66,7 @@ struct CachePlan {
 // cannot hold max_sequences sequences of one block each.
 CachePlan plan_cache(const CacheLayout& layout, uint64_t budget_bytes, int32_t max_sequences);
 
+// The smallest budget whose plan holds `sequences` sequences of `tokens` tokens each.
+uint64_t cache_bytes_for(const CacheLayout& layout, int64_t tokens, int32_t sequences);
+
 }  // namespace dsv4

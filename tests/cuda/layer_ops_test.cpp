@@ -182,7 +182,7 @@ TEST(LayerOps, RopeMatchesCpu) {
         RopeFrequencies f;
         for (int i = 0; i < c.rope_dim / 2; ++i) f.inv_freq.push_back(std::pow(10000.0f, -2.0f * float(i) / float(c.rope_dim)) / (1.0f + float(i % 3)));
         auto want = x;
-        if (rows > 0) cpu_ops().rope(want.data(), rows, c.vecs, row_stride, c.vec_stride, c.offset, pos.data(), f, inverse);
+        if (rows > 0) cpu_ops().rope(want.data(), rows, c.vecs, row_stride, c.vec_stride, c.offset, pos.data(), host_table(f), inverse);
         Guarded<float> dx(x.size());
         dx.upload(x);
         auto dpos = up(pos);
