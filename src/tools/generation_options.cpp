@@ -52,8 +52,10 @@ bool attach_response_format(const GenerationArgs& a, const std::string& model_di
     format = {{"type", "json_schema"}, {"json_schema", {{"name", "cli"}, {"schema", std::move(schema)}}}};
   }
   if (!tok) tok = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(model_dir));
-  params.constraint = with_context(a.json_schema.empty() ? std::string("--json-object") : "--json-schema " + a.json_schema,
-                                   [&] { return structured::response_format_constraint(format, structured::TokenTrie::from_tokenizer(*tok)); });
+  const std::string flag = a.json_schema.empty() ? std::string("--json-object") : "--json-schema " + a.json_schema;
+  params.constraint = with_context(flag, [&] {
+    return structured::response_format_constraint(format, structured::TokenTrie::from_tokenizer(*tok));
+  });
   params.validate();
   return true;
 }

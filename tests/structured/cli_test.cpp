@@ -88,6 +88,12 @@ TEST(StructuredCli, BadSchemasAreClearErrors) {
   auto r = test::run_cli("generate " + model() + " --prompt x --json-schema " + pattern);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("unsupported keyword 'pattern' at #/properties/id/pattern"), std::string::npos) << r.out;
+  // The OpenAI json_schema object {name, schema, strict} works as the file too.
+  const std::string wrapped = write_schema(R"({"name": "n", "strict": true, "schema": {"type": "object",
+      "properties": {"a": {"anyOf": [{"type": "integer", "minimum": 1}]}}}})");
+  r = test::run_cli("generate " + model() + " --prompt x --json-schema " + wrapped);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("unsupported keyword 'minimum' at #/properties/a/anyOf/0/minimum"), std::string::npos) << r.out;
   r = test::run_cli("generate " + model() + " --prompt x --json-schema " + write_schema("{not json"));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("is not valid JSON"), std::string::npos) << r.out;

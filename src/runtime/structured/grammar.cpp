@@ -172,10 +172,10 @@ uint32_t GrammarBuilder::any() {
   if (any_ >= 0) return uint32_t(any_);
   const uint32_t self = ref("(any value)");
   any_ = self;
-  const uint32_t alternatives =
-      any_of({free_object(self), array(self, 0, std::numeric_limits<uint32_t>::max()), string(0, std::numeric_limits<uint32_t>::max()),
-              number(), literal("true"), literal("false"), literal("null")},
-             "(any value)");
+  constexpr uint32_t kUnbounded = std::numeric_limits<uint32_t>::max();
+  const uint32_t alternatives = any_of({free_object(self), array(self, 0, kUnbounded), string(0, kUnbounded), number(),
+                                        literal("true"), literal("false"), literal("null")},
+                                       "(any value)");
   set_ref(self, alternatives);
   return self;
 }

@@ -22,7 +22,23 @@
 //   items => array, minLength => string, none => any value)
 // Anything else (pattern, format, minimum, oneOf, allOf, not, prefixItems, uniqueItems,
 // patternProperties, ...) is refused: dsv4::Error "JSON schema: unsupported keyword 'pattern'
-// at /properties/name/pattern", so a request is never silently served with a weaker schema.
+// at #/properties/name/pattern", so a request is never silently served with a weaker schema.
+//
+// How the subset was chosen: clients send the schemas they send to OpenAI, so the start is
+// OpenAI's structured-outputs subset, and within it every keyword that shapes the structure of
+// the value (types, properties, required, additionalProperties, items, enum, const, anyOf,
+// $defs/$ref with recursion). Those map one to one onto pushdown-automaton nodes and are
+// enforced exactly. The size counters (minLength/maxLength, minItems/maxItems) are a counter in
+// a stack frame, so they are in too. Left out for now are OpenAI's value-level keywords, each of
+// which needs its own sub-automaton: pattern and format (a regex / per-format grammar inside the
+// string), minimum/maximum/exclusive*/multipleOf (numeric ranges as byte grammars). Keywords
+// outside OpenAI's subset (oneOf, allOf, not, if/then, uniqueItems, ...) need more than a
+// context-free grammar or intersection of schemas. Refusing instead of ignoring keeps the
+// promise that a completed output always validates.
+//
+// Two deliberate narrowings, both still valid under the schema: properties are generated in
+// declaration order, and only declared properties are generated even where
+// additionalProperties allows more.
 #pragma once
 
 #include <memory>
