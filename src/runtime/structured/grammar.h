@@ -48,7 +48,10 @@ struct GrammarLimits {
   // JSON whitespace allowed in one run (between two tokens of JSON punctuation): enough for
   // pretty-printing a few levels deep, too little for the model to loop on blank space.
   uint32_t max_whitespace = 20;
-  // Nesting depth of the matcher's stack (objects, arrays, strings inside them).
+  // Nesting depth of the matcher's stack (objects, arrays, strings inside them). Deeper values
+  // are refused. A recursive schema whose every way to finish needs more depth than is left
+  // would leave no allowed token: the sampler then fails with an error (never invalid output);
+  // real schemas do not come near 64.
   uint32_t max_depth = 64;
 };
 

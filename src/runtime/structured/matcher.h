@@ -23,7 +23,7 @@ struct Frame {
   uint8_t utf8_left = 0;  // String: continuation bytes still to come
   uint8_t utf8_first = 0; // String: range code for the next continuation byte
   uint32_t count = 0;     // code points / items / literal offset / digits / key offset
-  uint32_t aux = 0;       // Object: the current property
+  uint32_t aux = 0;       // Object: the current property; String: a \u escape may be a surrogate
 };
 static_assert(sizeof(Frame) == 16);
 

@@ -20,6 +20,11 @@ struct MaskStats {
 // Scratch for mask computation (one per sequence; not shared between threads).
 class TokenMasker {
  public:
+  TokenMasker() = default;
+  // Scratch, not state: a copy starts empty (constraints are cloned for speculative lookahead).
+  TokenMasker(const TokenMasker&) {}
+  TokenMasker& operator=(const TokenMasker&) { return *this; }
+
   // bits[v / 64] bit v % 64 = token v's bytes can continue state s (end tokens not included).
   // bits has vocab.vocab_size() bits. plain_fast_path = false walks the whole trie (tests and
   // the benchmark compare the two).
