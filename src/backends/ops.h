@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/paged_ops.h"
+#include "backends/random_fill.h"
 #include "core/linear_weight.h"
 
 namespace dsv4 {
@@ -105,6 +106,8 @@ class Ops {
   // tensors in their checkpoint formats. The returned views live as long as the backend.
   virtual LinearWeight prepare_weight(const LinearWeight& w) = 0;
   virtual TensorView prepare_tensor(const TensorView& t) = 0;
+  // A seeded random tensor in a checkpoint format, written in place (--random-weights).
+  virtual void fill_random(const RandomFillParams& p) = 0;
 
   // ---- GEMM ----
   // y[m, j] = Σ_k x[m, k] · W[row0 + j, k]   for m < M, j < N; K = w.in.

@@ -70,6 +70,8 @@ class Transformer {
   // Reads config.json and the safetensors checkpoint of `dir` and prepares the weights for
   // `ops` (null = the CPU backend: the weights stay mmapped).
   explicit Transformer(const std::string& dir, Ops* ops = nullptr);
+  // A model over a checkpoint already open (or held in memory: model/random_weights.h).
+  Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops = nullptr);
   ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;

@@ -13,6 +13,7 @@
 #include "backends/cuda/sm90/paged/indexer_topk.h"
 #include "backends/cuda/sm90/paged/kv_store.h"
 #include "backends/cuda/sm90/paged/paged_attention.h"
+#include "backends/cuda/sm90/random/fill_random.h"
 #include "core/error.h"
 
 namespace dsv4::cuda {
@@ -120,6 +121,10 @@ class CudaOps final : public Ops {
     ++uploaded_tensors_;
     if (progress_) progress_(uploaded_bytes_, uploaded_tensors_);
     return d;
+  }
+  void fill_random(const RandomFillParams& p) override {
+    if (p.kind == RandomFill::Mxfp4 && p.cols % 32 != 0) fail("fill_random: MXFP4 needs cols % 32 == 0, got {}", p.cols);
+    cuda_check(launch_fill_random(p, stream_), "fill_random");
   }
   LinearWeight prepare_weight(const LinearWeight& w) override {
     LinearWeight d = w;
