@@ -14,5 +14,6 @@ void add_tokenize_command(CLI::App& app);
 void add_detokenize_command(CLI::App& app);
 void add_render_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_drift_command(CLI::App& app);
 
 }  // namespace dsv4::tools

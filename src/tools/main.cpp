@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   dsv4::tools::add_detokenize_command(app);
   dsv4::tools::add_render_command(app);
   dsv4::tools::add_bench_command(app);
+  dsv4::tools::add_drift_command(app);
 
   try {
     app.parse(argc, argv);
