@@ -32,12 +32,11 @@ struct PrefillResult {
 };
 
 // One sequence's part of a cached, chunked forward call: tokens ids at positions start ..
-// start+ids.size()-1. The cache must already hold room for start + ids.size() tokens
-// (CacheManager::admit / extend) and everything before `start`. A segment that starts after 0
-// reads the window of its start, whose blocks must still be kept after the extension: at most
-// kCacheBlockTokens (128) tokens per such segment (the first segment of a sequence may be of any
-// length). A rollback (CacheManager::truncate) into a call is exact for calls of at most
-// kCompressorRollbackTokens + 1 tokens (speculative verification).
+// start+ids.size()-1, of any length at any position. The cache must already hold room for
+// start + ids.size() tokens (CacheManager::admit / extend, which keeps the window of `start`
+// through that extension) and everything before `start`. A rollback (CacheManager::truncate)
+// into a call is exact for calls of at most kCompressorRollbackTokens + 1 tokens (speculative
+// verification).
 struct Segment {
   SequenceId seq = 0;
   int64_t start = 0;

@@ -286,7 +286,6 @@ bool Engine::step() {
     Sequence& s = *sp;
     if (!s.prefilling() || budget <= 0) continue;
     int64_t chunk = std::min(s.prompt_len() - s.processed, budget);
-    if (s.processed > 0) chunk = std::min(chunk, kCacheBlockTokens);  // the window of its start must stay live
     mgr.extend(SequenceId(s.id), s.processed + chunk);
     segs.push_back({SequenceId(s.id), s.processed, std::vector<int64_t>(s.tokens.begin() + s.processed,
                                                                          s.tokens.begin() + s.processed + chunk),
