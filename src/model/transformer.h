@@ -14,6 +14,7 @@
 #include "core/safetensors.h"
 #include "model/block_params.h"
 #include "model/kv_cache.h"
+#include "model/step_graphs.h"
 #include "model/step_plan.h"
 
 namespace dsv4 {
@@ -23,6 +24,7 @@ struct ForwardOptions {
   Recorder* recorder = nullptr;    // named intermediates ("embed", "layer3/attn_out", "mtp/ffn_out" …)
   Workspace* workspace = nullptr;  // activations; null = a temporary one for the call
   bool streams = true;             // copy the final streams to BatchResult::streams (the MTP's input)
+  StepGraphs* graphs = nullptr;    // replay decode steps as CUDA graphs where the backend has them
 };
 
 struct PrefillResult {
@@ -103,9 +105,20 @@ class Transformer {
   // logits [S, vocab] of the streams X [S, n, d] (workspace).
   float* head_logits(const ForwardContext& ctx, const float* X, int64_t S, const HcParams& hc, const float* norm,
                      std::string_view scope) const;
-  BatchResult run_blocks(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, float* X,
-                         const StepPlan& plan, const DevicePlan& dplan, const KvCache& cache, const HcParams& hc,
-                         const float* norm, std::string_view scope, bool want_streams) const;
+  // The step on the backend (embedding / MTP input, blocks, head); nothing is copied to the host.
+  struct StepOutput {
+    const float* logits = nullptr;  // [head rows, vocab]
+    const float* X = nullptr;       // [T, n, d] final streams
+  };
+  StepOutput run_step(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, const StepPlan& plan,
+                      const DevicePlan& dplan, const KvCache& cache, const HcParams& hc, const float* norm,
+                      std::string_view scope, const float* mtp_streams) const;
+  // The real segments' rows of a step's output, on the host.
+  BatchResult collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out, bool want_streams) const;
+  BatchResult forward_plan(const std::vector<const BlockParams*>& blocks, std::vector<SegmentSpan> spans,
+                           std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
+                           const ForwardOptions& options, const HcParams& hc, const float* norm, std::string_view scope,
+                           const std::vector<float>* mtp_streams) const;
 
   ModelConfig config_;
   std::unique_ptr<Checkpoint> checkpoint_;

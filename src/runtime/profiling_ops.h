@@ -36,6 +36,12 @@ class ProfilingOps final : public Ops {
   LinearWeight prepare_weight(const LinearWeight& w) override { return in_.prepare_weight(w); }
   TensorView prepare_tensor(const TensorView& t) override { return in_.prepare_tensor(t); }
   void fill_random(const RandomFillParams& p) override { in_.fill_random(p); }
+  // Graphs only while not timing (a captured step cannot be timed op by op).
+  bool graphs_supported() const override { return !on_ && in_.graphs_supported(); }
+  void graph_begin() override { in_.graph_begin(); }
+  uint64_t graph_end() override { return in_.graph_end(); }
+  void graph_replay(uint64_t id) override { in_.graph_replay(id); }
+  void graph_release(uint64_t id) override { in_.graph_release(id); }
 
   using Ops::linear;
   void linear(const LinearArgs& a) override;

@@ -36,7 +36,7 @@ struct BenchArgs {
   int batch = 1;
   int64_t context = 8192, prompt_len = 512;
   int steps = 8;
-  bool json = false;
+  bool json = false, enforce_eager = false;
   uint64_t seed = 1;
 };
 
@@ -199,7 +199,18 @@ void run_bench(const BenchArgs& a) {
   step();  // warm-up (workspace and scratch sizes settle)
   t0 = Clock::now();
   for (int i = 0; i < a.steps; ++i) step();
-  const double tpot = seconds_since(t0) / a.steps;
+  const double tpot_eager = seconds_since(t0) / a.steps;
+  double tpot = tpot_eager;
+  std::unique_ptr<StepGraphs> graphs;
+  if (!a.enforce_eager && prof.graphs_supported()) {  // the same steps replayed as a CUDA graph
+    graphs = std::make_unique<StepGraphs>(a.context + 3 * a.steps + 8);
+    opts.graphs = graphs.get();
+    step();  // capture
+    t0 = Clock::now();
+    for (int i = 0; i < a.steps; ++i) step();
+    tpot = seconds_since(t0) / a.steps;
+    opts.graphs = nullptr;
+  }
   prof.enable(true);
   step();
   prof.enable(false);
@@ -223,6 +234,8 @@ void run_bench(const BenchArgs& a) {
     j["prompt_len"] = a.prompt_len;
     j["prefill_tokens_per_s"] = double(a.prompt_len) / prefill_s;
     j["tpot_ms"] = tpot * 1e3;
+    j["tpot_eager_ms"] = tpot_eager * 1e3;
+    j["cuda_graphs"] = graphs != nullptr;
     j["decode_tokens_per_s"] = a.batch / tpot;
     j["copy_gb_per_s"] = bw / 1e9;
     j["step_bytes"] = {{"weights", bytes.weights}, {"experts", bytes.experts}, {"kv", bytes.kv}};
@@ -238,8 +251,9 @@ void run_bench(const BenchArgs& a) {
   std::printf("copy bandwidth (measured): %.1f GB/s\n", bw / 1e9);
   std::printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", static_cast<long long>(a.prompt_len), prefill_s,
               double(a.prompt_len) / prefill_s);
-  std::printf("decode: batch %d at context %lld: TPOT %.3f ms, %.1f tokens/s\n", a.batch,
-              static_cast<long long>(a.context), tpot * 1e3, a.batch / tpot);
+  std::printf("decode: batch %d at context %lld: TPOT %.3f ms, %.1f tokens/s (%s; eager launches: TPOT %.3f ms)\n",
+              a.batch, static_cast<long long>(a.context), tpot * 1e3, a.batch / tpot,
+              graphs ? "CUDA graph replays" : "eager", tpot_eager * 1e3);
   std::printf("HBM floor of one step: %.1f MB (weights %.1f, routed experts %.1f, KV %.1f) / copy bandwidth = %.3f ms; TPOT = %.1f x floor\n",
               bytes.total() / 1e6, bytes.weights / 1e6, bytes.experts / 1e6, bytes.kv / 1e6, floor_s * 1e3, tpot / floor_s);
   std::printf("one decode step by op (each op synchronized; sum %.3f ms):\n", profiled * 1e3);
@@ -262,6 +276,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--prompt-len", a->prompt_len, "Prompt length of the prefill measurement (default 512)");
   cmd->add_option("--steps", a->steps, "Timed decode steps (default 8)");
   cmd->add_flag("--json", a->json, "One JSON object instead of the table");
+  cmd->add_flag("--enforce-eager", a->enforce_eager, "Only eager launches (no CUDA graph replays)");
   cmd->callback([a] { with_context("bench", [&] { run_bench(*a); }); });
 }
 
