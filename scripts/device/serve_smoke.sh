@@ -32,7 +32,7 @@ except Exception as e:
 PY
 }
 export PORT
-"$STAGE/bin/dsv4" serve "$GOLDEN" --device cuda --port "$PORT" --max-num-seqs 16 --served-model-name golden-a \
+"$STAGE/bin/dsv4" serve "$GOLDEN" --device "${DEVICE:-cuda}" --port "$PORT" --max-num-seqs 16 --served-model-name golden-a \
   >"$OUT/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 120); do
@@ -58,5 +58,5 @@ echo "== server exit $? (SIGINT)"
 tail -3 "$OUT/serve.log"
 IDS=$(python3 -c "import json;print(','.join(map(str,json.load(open('$GOLDEN/expected.json'))['prompts'][1]['token_ids'])))")
 echo "== dsv4 drift golden-a p1 --device cuda (exact)"
-"$STAGE/bin/dsv4" drift "$GOLDEN" --ids "$IDS" --device cuda 2>&1 | tee "$OUT/drift.log" | tail -12 || rc=1
+"$STAGE/bin/dsv4" drift "$GOLDEN" --ids "$IDS" --device "${DEVICE:-cuda}" 2>&1 | tee "$OUT/drift.log" | tail -12 || rc=1
 exit $rc
