@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   dsv4::tools::add_tokenize_command(app);
   dsv4::tools::add_detokenize_command(app);
   dsv4::tools::add_render_command(app);
+  dsv4::tools::add_serve_command(app);
+  dsv4::tools::add_bench_command(app);
 
   try {
     app.parse(argc, argv);
