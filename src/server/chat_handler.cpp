@@ -24,7 +24,9 @@ struct ChatCall {
   size_t open = 0;
 
   ChatCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n) {}
-  ~ChatCall() { channel->cancel(); }  // a client that left: the driver drops what is still running
+  ~ChatCall() {
+    if (channel) channel->cancel();
+  }  // a client that left: the driver drops what is still running
 
   Json chunk(size_t choice, Json delta, const Json& finish) {
     Json c{{"index", choice}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish}};

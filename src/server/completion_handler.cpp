@@ -41,7 +41,9 @@ struct CompletionCall {
   size_t open = 0;
 
   CompletionCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n) {}
-  ~CompletionCall() { channel->cancel(); }
+  ~CompletionCall() {
+    if (channel) channel->cancel();
+  }
 
   std::string push_text(CompletionChoice& ch, const std::string& piece) {
     std::string out = ch.trimmer->push(piece);

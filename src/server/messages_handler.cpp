@@ -30,7 +30,9 @@ struct MessagesCall {
   int index = -1;
 
   explicit MessagesCall(const ServingContext& c) : ctx(c), clock(c, 1) {}
-  ~MessagesCall() { channel->cancel(); }
+  ~MessagesCall() {
+    if (channel) channel->cancel();
+  }
 
   std::string stop_reason() const {
     if (!result) return "end_turn";
