@@ -51,7 +51,7 @@ struct HttpServerOptions {
   int threads = 512;               // connection threads (one per open connection)
   size_t max_body_bytes = 32u << 20;
   int read_timeout_s = 30, write_timeout_s = 30;
-  int keep_alive_timeout_s = 30;
+  int keep_alive_timeout_s = 5;    // idle keep-alive connections close after this (and shutdown waits for them)
   int keep_alive_max_requests = 1000;
 };
 
