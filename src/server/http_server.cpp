@@ -54,6 +54,25 @@ void cap_descriptor_limit() {
   }
 }
 
+// Debian's cpp-httplib 0.11 is compiled with a listen backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG):
+// a burst of connections overflows it, and the kernel drops handshakes that clients then retry
+// after 1, 3, 7 s. listen() again on the bound socket raises the backlog; the socket is found by
+// the port it listens on (cpp-httplib does not expose it).
+void raise_listen_backlog(int port) {
+  for (int fd = 3; fd < FD_SETSIZE; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port) ::listen(fd, SOMAXCONN);
+  }
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -147,6 +166,7 @@ int HttpServer::bind() {
   else
     impl_->port = s.bind_to_port(impl_->options.host, impl_->options.port) ? impl_->options.port : -1;
   if (impl_->port <= 0) fail("cannot listen on {}:{}", impl_->options.host, impl_->options.port);
+  raise_listen_backlog(impl_->port);
   return impl_->port;
 }
 
