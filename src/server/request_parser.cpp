@@ -166,6 +166,8 @@ ChatRequest parse_chat_request(const Json& body) {
     r.messages = chat::messages_from_request(request);
   } catch (const Error& e) {
     throw ApiError(400, e.message(), "messages");
+  } catch (const Json::exception& e) {
+    throw ApiError(400, fmt::format("malformed messages: {}", e.what()), "messages");
   }
   apply_thinking_switches(body, r.encode);
   r.logprobs = get_bool(body, "logprobs").value_or(false);
@@ -331,6 +333,8 @@ MessagesRequest parse_messages_request(const Json& body) {
     r.messages = chat::messages_from_request(request);
   } catch (const Error& e) {
     throw ApiError(400, e.message(), "messages");
+  } catch (const Json::exception& e) {
+    throw ApiError(400, fmt::format("malformed messages: {}", e.what()), "messages");
   }
   // Anthropic's default is no extended thinking: thinking only when asked for.
   r.encode.mode = chat::ThinkingMode::kChat;
@@ -351,6 +355,8 @@ std::string render_chat_prompt(const Json& messages, const chat::EncodeOptions& 
     return chat::encode_messages(messages, options);
   } catch (const Error& e) {
     throw ApiError(400, e.message(), "messages");
+  } catch (const Json::exception& e) {  // a field of the wrong JSON type deep inside a message
+    throw ApiError(400, fmt::format("malformed messages: {}", e.what()), "messages");
   }
 }
 
