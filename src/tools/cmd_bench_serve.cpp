@@ -35,7 +35,7 @@ using nlohmann::json;
 
 struct BenchArgs {
   std::string base_url, endpoint = "/v1/completions", model, dataset = "random", prompt_file, api_key, sweep;
-  std::string percentiles = "50,90,99";
+  std::string percentiles = "50,90,99", vocab_range = "1000,20000";
   int input_len = 128, output_len = 64, num_prompts = 64, max_concurrency = 0;
   double request_rate = INFINITY;
   int64_t seed = 0;
@@ -264,7 +264,8 @@ void run_bench_serve(const BenchArgs& a) {
   const server::BaseUrl url = server::parse_base_url(a.base_url);
   if (a.num_prompts < 1) fail("--num-prompts must be >= 1");
   if (a.input_len < 1 || a.output_len < 1) fail("--input-len and --output-len must be >= 1");
-  if (a.vocab_lo < 0 || a.vocab_hi <= a.vocab_lo) fail("--vocab-range must be LO,HI with 0 <= LO < HI");
+  const std::vector<int64_t> range = parse_token_ids(a.vocab_range, "--vocab-range");
+  if (range.size() != 2 || range[1] <= range[0] || range[1] > INT32_MAX) fail("--vocab-range must be LO,HI with 0 <= LO < HI");
   std::string model = a.model;
   if (model.empty()) {
     server::HttpClient client(url.host, url.port, 30);
@@ -276,7 +277,10 @@ void run_bench_serve(const BenchArgs& a) {
       fail("GET {}/v1/models failed ({}); give --model", a.base_url, r.status < 0 ? r.error : std::to_string(r.status));
     model = j["data"][0].value("id", std::string());
   }
-  const Workload w = make_workload(a, model);
+  BenchArgs with_range = a;
+  with_range.vocab_lo = int(range[0]);
+  with_range.vocab_hi = int(range[1]);
+  const Workload w = make_workload(with_range, model);
   std::vector<int64_t> levels;
   if (!a.sweep.empty())
     levels = parse_token_ids(a.sweep, "--concurrency-sweep");
@@ -314,6 +318,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--max-concurrency", a->max_concurrency, "Requests in flight at most (0 = unlimited)");
   cmd->add_option("--concurrency-sweep", a->sweep, "Run once per concurrency, e.g. 1,4,16");
   cmd->add_option("--percentiles", a->percentiles, "Percentiles to report (default 50,90,99)");
+  cmd->add_option("--vocab-range", a->vocab_range, "Random completions prompts: token ids in [LO, HI) (default 1000,20000)");
   cmd->add_option("--seed", a->seed, "Random seed for prompts and arrivals");
   cmd->add_option("--api-key", a->api_key, "Sent as 'Authorization: Bearer KEY'");
   cmd->add_flag("--json", a->json_out, "Print the results as JSON");
