@@ -1,20 +1,23 @@
 // The ops interface: every numeric operation the DeepSeek-V4 forward pass calls, one entry per
-// op, over plain row-major fp32 buffers (plus weights in their checkpoint formats). The model
-// (src/model/) is written against this interface only; a backend implements it (CPU: reference
-// loops in src/backends/cpu/; CUDA later with the same entries and device buffers).
+// op, plus the memory entries the forward pass needs to keep everything in the backend's memory.
+// The model (src/model/) is written against this interface only; a backend implements it (CPU:
+// reference loops in src/backends/cpu/, memory = host memory; CUDA: src/backends/cuda/, memory =
+// device memory, work queued on the backend's stream).
 //
-// Today the model allocates its activations as host std::vector<float>; a CUDA backend will need
-// the buffers to come from the backend (an allocation entry, or TensorViews with Device::Cuda)
-// before it can run the same model code — the entries themselves are already device-agnostic.
+// Every pointer an op takes is in the backend's memory (buffers from alloc(), weights from
+// upload(), the cache pools), except where a comment says "host". Weights are LinearWeights
+// whose views point into backend memory (prepare_weight()).
 //
 // Conventions: shapes in the comments are row-major, last index fastest; S = tokens of the call,
 // H = attention heads, D = head dim (512), n = hc_mult. Buffers never alias unless a comment says
-// so. Ops throw dsv4::Error on invalid arguments.
+// so. Ops throw dsv4::Error on invalid arguments (what a host can check without reading data).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "backends/paged_ops.h"
 #include "core/linear_weight.h"
 
 namespace dsv4 {
@@ -24,6 +27,51 @@ namespace dsv4 {
 struct RopeFrequencies {
   std::vector<float> inv_freq;  // rope_dim / 2 entries (YaRN already applied where it applies)
   int rope_dim() const { return int(inv_freq.size() * 2); }
+};
+// The same table in backend memory, as the rope op takes it.
+struct RopeTable {
+  const float* inv_freq = nullptr;  // [rope_dim / 2]
+  int rope_dim = 0;
+};
+// A host view of a frequency table (backend memory of the CPU backend).
+inline RopeTable host_table(const RopeFrequencies& f) { return {f.inv_freq.data(), f.rope_dim()}; }
+
+// Activation quantization fused in front of a GEMM (numerics = official, spec §9.1).
+enum class ActQuant : uint8_t {
+  None,         // x as is
+  Fp8Block128,  // e4m3 with power-of-two 1×128 scales (quant-dequant, fp32 view)
+  Nvfp4,        // NVFP4 1×16 blocks under the weight's input_scale (ModelOpt W4A4)
+};
+
+// y[m, g·N + j] (ldy) = alpha · Σ_k q(x)[m, g·K + k] · W[row0 + g·N + j, k] (+ y when accumulate)
+// for m < M, j < N, g < groups, K = w.in. groups > 1 is the grouped wo_a (row0 = 0 then).
+struct LinearArgs {
+  const float* x = nullptr;
+  int64_t M = 0, ldx = 0;
+  const LinearWeight* w = nullptr;
+  int64_t row0 = 0, N = 0;
+  float* y = nullptr;
+  int64_t ldy = 0;
+  ActQuant act = ActQuant::None;
+  float alpha = 1.0f;
+  bool accumulate = false;
+  int64_t groups = 1;
+};
+
+// The routed experts of one MoE layer: y[t, :] = Σ_{j<k, ids[t,j] >= 0} weights[t, j]·expert(x[t])
+// with expert(x) = w2 · q(swiglu(q(x)·w1ᵀ, q(x)·w3ᵀ; limit) · weight) as src/model/expert.cpp
+// composes it (the routing weight scales the SwiGLU output; q = act quantization).
+struct MoeArgs {
+  const float* x = nullptr;        // [T, d]
+  int64_t T = 0, d = 0;
+  const int32_t* ids = nullptr;    // [T, k] expert ids (< E) or -1
+  const float* weights = nullptr;  // [T, k]
+  int64_t k = 0;
+  const ExpertWeights* experts = nullptr;  // host array of E experts (views in backend memory)
+  int64_t E = 0;
+  float swiglu_limit = 0.0f;
+  ActQuant act = ActQuant::None;   // for MXFP4/FP8 experts Fp8Block128, NVFP4 experts Nvfp4
+  float* y = nullptr;              // [T, d], overwritten
 };
 
 // Manifold-constrained hyper-connection sizes and constants (spec §6).
@@ -40,12 +88,40 @@ class Ops {
   virtual ~Ops() = default;
   virtual const char* name() const = 0;
 
+  // ---- memory ----
+  // Backend memory: allocate / free (alloc never returns null; it throws when out of memory).
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void free(void* p) = 0;
+  // Host <-> backend copies and copies within backend memory (ordered with the ops).
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void fill_zero(void* dst, size_t bytes) = 0;
+  // Waits until every queued op has finished (a no-op on the CPU).
+  virtual void synchronize() = 0;
+  // True when backend memory is host memory (the CPU): host code may then read it directly.
+  virtual bool host_memory() const = 0;
+  // A weight in backend memory: the CPU returns w as is (mmapped views); a device copies the
+  // tensors in their checkpoint formats. The returned views live as long as the backend.
+  virtual LinearWeight prepare_weight(const LinearWeight& w) = 0;
+  virtual TensorView prepare_tensor(const TensorView& t) = 0;
+
   // ---- GEMM ----
   // y[m, j] = Σ_k x[m, k] · W[row0 + j, k]   for m < M, j < N; K = w.in.
   // x rows are ldx floats apart, y rows ldy apart. fp32 accumulation over the exactly
   // dequantized weight (any WeightFormat).
-  virtual void linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& w, int64_t row0,
-                      int64_t N, float* y, int64_t ldy) = 0;
+  virtual void linear(const LinearArgs& a) = 0;
+  void linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& w, int64_t row0, int64_t N, float* y,
+              int64_t ldy) {
+    linear(LinearArgs{x, M, ldx, &w, row0, N, y, ldy});
+  }
+  // Routed experts (see MoeArgs).
+  virtual void moe_routed(const MoeArgs& a) = 0;
+  // X[t, j, :] = fp32(table[ids[t], :]) for j < n (the n hyper-connection streams); table BF16
+  // [vocab, d] (a prepared tensor), ids [T] (validated by the caller).
+  virtual void embed(const int64_t* ids, int64_t T, const TensorView& table, int n, float* X) = 0;
+  // y[i] += alpha · x[i] for i < n.
+  virtual void add(float* y, const float* x, int64_t n, float alpha) = 0;
 
   // ---- normalisation, RoPE ----
   // y[r, :] = x[r, :] · rsqrt(mean(x[r, :]²) + eps) · weight   (weight [n] or null = unweighted)
@@ -55,7 +131,7 @@ class Ops {
   // Rotates channels [offset, offset + rope_dim) of `vecs` vectors per row, in place:
   // x[r, v, :] at x + r·row_stride + v·vec_stride, at position positions[r]. inverse = conjugate.
   virtual void rope(float* x, int64_t rows, int64_t vecs, int64_t row_stride, int64_t vec_stride,
-                    int64_t offset, const int64_t* positions, const RopeFrequencies& freqs,
+                    int64_t offset, const int64_t* positions, const RopeTable& freqs,
                     bool inverse) = 0;
 
   // ---- quantization points (numerics = official, spec §9) ----
@@ -110,15 +186,33 @@ class Ops {
 
   // ---- MoE (spec §8) ----
   // Router: scores[t, e] = sqrt(softplus(logits[t, e])); ids[t, :k] = top-k of scores + bias
-  // (bias may be null) unless `fixed_ids` (hash routing, [S, k] int64 rows) is given; weights =
+  // (bias may be null) unless hash routing is given: ids[t, :] = tid2eid[token_ids[t], :]
+  // (tid2eid I64 [vocab, k], token ids < vocab (validated by the caller), both in backend
+  // memory); weights =
   // scores[ids] / Σ scores[ids] · route_scale. logits [S, E].
   virtual void route(const float* logits, int64_t S, int64_t E, int64_t k, const float* bias,
-                     const int64_t* fixed_ids, float route_scale, float* scores, int32_t* ids,
-                     float* weights) = 0;
+                     const int64_t* tid2eid, const int64_t* token_ids, int64_t vocab, float route_scale,
+                     float* scores, int32_t* ids, float* weights) = 0;
   // Clamped SwiGLU: h[m, i] = silu(min(g, limit)) · clamp(u, ±limit) · (row_weight ? row_weight[m] : 1).
   // g, u, h [M, I]; h may alias g.
   virtual void swiglu(const float* g, const float* u, int64_t M, int64_t I, float limit,
                       const float* row_weight, float* h) = 0;
+
+  // ---- the paged cache (backends/paged_ops.h) ----
+  virtual void kv_store(const KvStoreParams& p) = 0;
+  virtual void key_store(const KeyStoreParams& p) = 0;
+  virtual void kv_load(const KvLoadParams& p) = 0;
+  virtual void key_load(const KeyLoadParams& p) = 0;
+  virtual void compress_pool_paged(const CompressPoolParams& p) = 0;
+  virtual void ring_store(const RingStoreParams& p) = 0;
+  virtual void indexer_topk(const IndexerTopkParams& p) = 0;
+  virtual void paged_attention(const PagedAttentionParams& p) = 0;
+  // Scratch the backend needs for those two (0 on the CPU).
+  virtual size_t indexer_topk_scratch_bytes(int64_t /*T*/, int64_t /*max_visible*/) const { return 0; }
+  virtual size_t paged_attention_scratch_bytes(int64_t /*T*/, int64_t /*H*/, int64_t /*D*/, int64_t /*Wn*/,
+                                               int64_t /*comp_stride*/) const {
+    return 0;
+  }
 };
 
 // The reference CPU backend (fp32 loops over the default thread pool).

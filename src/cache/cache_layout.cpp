@@ -9,14 +9,14 @@ namespace dsv4 {
 namespace {
 
 uint64_t kv_vector_bytes(const ModelConfig& c, CacheFormat f) {
-  if (f == CacheFormat::Reference) return uint64_t(c.head_dim) * 2;
+  if (f == CacheFormat::Reference) return uint64_t(c.head_dim) * 4;  // fp32
   const uint64_t nope = uint64_t(c.nope_head_dim()), rope = uint64_t(c.rope_head_dim);
   return (nope + rope * 2 + nope / 64 + 7) / 8 * 8;  // 584 for 448 + 64
 }
 
 uint64_t index_key_bytes(const ModelConfig& c, CacheFormat f) {
   const uint64_t d = uint64_t(c.index_head_dim);
-  return f == CacheFormat::Reference ? d * 2 : d / 2 + d / 32;
+  return f == CacheFormat::Reference ? d * 4 : (d / 2 + d / 32 + 7) / 8 * 8;
 }
 
 }  // namespace
@@ -80,6 +80,14 @@ CachePlan plan_cache(const CacheLayout& layout, uint64_t budget, int32_t max_seq
   }
   plan.max_total_tokens = int64_t(n) * kCacheBlockTokens;
   return plan;
+}
+
+uint64_t cache_bytes_for(const CacheLayout& layout, int64_t tokens, int32_t sequences) {
+  const uint64_t blocks = uint64_t((std::max<int64_t>(tokens, 1) + kCacheBlockTokens - 1) / kCacheBlockTokens);
+  uint64_t bytes = layout.state_bytes_per_sequence * uint64_t(sequences);
+  for (const auto& p : layout.pools)
+    bytes += p.bytes_per_block * uint64_t(sequences) * (p.name == "window" ? uint64_t(kWindowBlocksPerSequence) : blocks);
+  return bytes;
 }
 
 }  // namespace dsv4

@@ -34,8 +34,8 @@ inline constexpr int64_t compressor_ring_tokens(int ratio) {
 
 // Element storage of cached vectors.
 enum class CacheFormat : uint8_t {
-  Reference,  // bf16 K=V vectors and indexer keys (the CPU reference backend)
-  Fp8,        // 584-byte FP8 "ds_mla" K=V vectors and MXFP4 indexer keys (the CUDA backend)
+  Reference,  // fp32 K=V vectors and indexer keys (the CPU reference backend, exact numerics)
+  Fp8,        // 584-byte FP8 "ds_mla" K=V vectors and MXFP4 indexer keys (official numerics)
 };
 
 struct CachePoolSpec {
@@ -65,5 +65,8 @@ struct CachePlan {
 // the rest split so the compressed pools hold the same number of blocks. Throws when the budget
 // cannot hold max_sequences sequences of one block each.
 CachePlan plan_cache(const CacheLayout& layout, uint64_t budget_bytes, int32_t max_sequences);
+
+// The smallest budget whose plan holds `sequences` sequences of `tokens` tokens each.
+uint64_t cache_bytes_for(const CacheLayout& layout, int64_t tokens, int32_t sequences);
 
 }  // namespace dsv4

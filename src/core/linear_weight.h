@@ -32,6 +32,13 @@ struct LinearWeight {
   std::string name;           // checkpoint prefix, e.g. "layers.3.attn.wq_a"
 };
 
+// One SwiGLU expert (routed or shared, spec §8.3).
+struct ExpertWeights {
+  LinearWeight w1;  // gate [I, d]
+  LinearWeight w2;  // down [d, I]
+  LinearWeight w3;  // up   [I, d]
+};
+
 // Dequantizes rows [row0, row0 + rows) of W into out[rows, in] (fp32, exact: every format's
 // value is representable in fp32).
 void dequantize_rows(const LinearWeight& w, int64_t row0, int64_t rows, float* out);

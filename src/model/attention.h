@@ -11,8 +11,8 @@
 
 namespace dsv4 {
 
-// x [S, d] (attn-normed). Returns [S, d].
-Floats attention_prefill(const ForwardContext& ctx, const AttentionParams& p, const LayerSpec& spec,
+// The oracle (CPU backend, host memory): x [S, d] (attn-normed). Returns [S, d].
+float* attention_prefill(const ForwardContext& ctx, const AttentionParams& p, const LayerSpec& spec,
                          std::string_view scope, const float* x, int64_t S, const int64_t* positions);
 
 }  // namespace dsv4

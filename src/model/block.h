@@ -9,14 +9,13 @@
 
 namespace dsv4 {
 
-// X [S, n, d] is replaced by the block's output streams. positions [S], token_ids [S].
-void block_forward(const ForwardContext& ctx, const BlockParams& b, Floats& X, int64_t S, const int64_t* positions,
-                   const int64_t* token_ids);
+// The attention sub-layer: maps the attn-normed input x [S, d] to [S, d] (workspace memory).
+using AttentionFn = std::function<float*(const float* x)>;
 
-// The same block with the attention sub-layer supplied by the caller (the cached, chunked
-// forward): attention(x) maps the attn-normed input [S, d] to [S, d].
-using AttentionFn = std::function<Floats(const float* x)>;
-void block_forward_with(const ForwardContext& ctx, const BlockParams& b, Floats& X, int64_t S,
-                        const int64_t* token_ids, const AttentionFn& attention);
+// Xout [S, n, d] = the block's output streams for the input streams X [S, n, d] (Xout may not
+// alias X). token_ids [S] in backend memory (hash routing). Workspace requests made inside are
+// given back before it returns.
+void block_forward(const ForwardContext& ctx, const BlockParams& b, const float* X, int64_t S,
+                   const int64_t* token_ids, const AttentionFn& attention, float* Xout);
 
 }  // namespace dsv4

@@ -1,37 +1,44 @@
-// A decoder block's parameters prepared for the forward pass: the small tensors (norm weights,
-// mHC fn/base/scale, sinks, ape, router bias) converted to fp32 once; the large matrices stay in
-// their checkpoint formats (LinearWeight views, dequantized per tile inside the GEMM).
+// A decoder block's parameters prepared for the forward pass in the backend's memory: the small
+// tensors (norm weights, mHC fn/base/scale, sinks, ape, router bias, RoPE tables) as fp32 once;
+// the large matrices in their checkpoint formats (LinearWeights whose views the backend owns —
+// on the CPU the mmapped checkpoint itself).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "model/forward_context.h"
 
 namespace dsv4 {
 
 struct HcParams {
-  Floats fn, base, scale;
+  const float* fn = nullptr;
+  const float* base = nullptr;
+  const float* scale = nullptr;
 };
 
 struct CompressorParams {
-  int ratio = 0;        // 4 (overlapping A/B halves) or 128
-  int64_t dim = 0;      // D_c: head_dim for attention, index_head_dim for the indexer
-  LinearWeight wkv;     // [coff·D_c, d], BF16, used in fp32
-  LinearWeight wgate;   // [coff·D_c, d]
-  Floats ape;           // [ratio, coff·D_c]
-  Floats norm;          // [D_c]
+  int ratio = 0;              // 4 (overlapping A/B halves) or 128
+  int64_t dim = 0;            // D_c: head_dim for attention, index_head_dim for the indexer
+  LinearWeight wkv;           // [coff·D_c, d], BF16, used in fp32
+  LinearWeight wgate;         // [coff·D_c, d]
+  const float* ape = nullptr;   // [ratio, coff·D_c]
+  const float* norm = nullptr;  // [D_c]
+  int64_t width() const { return wkv.out; }  // coff·D_c
 };
 
 struct IndexerParams {
-  const IndexerWeights* w = nullptr;
+  LinearWeight wq_b;          // FP8 [n_I·c_I, q_lora]
   LinearWeight weights_proj;  // [n_I, d] BF16
   CompressorParams compressor;
 };
 
 struct AttentionParams {
-  const AttentionWeights* w = nullptr;
-  Floats sink, q_norm, kv_norm;
-  RopeFrequencies rope;
+  LinearWeight wq_a, wq_b, wkv, wo_a, wo_b;
+  const float* sink = nullptr;
+  const float* q_norm = nullptr;
+  const float* kv_norm = nullptr;
+  RopeTable rope;
   bool has_compressor = false;
   CompressorParams compressor;
   bool has_indexer = false;
@@ -39,21 +46,26 @@ struct AttentionParams {
 };
 
 struct MoEParams {
-  const MoEWeights* w = nullptr;
-  LinearWeight gate;  // router [E, d] BF16, used in fp32
-  Floats bias;        // [E] (non-hash layers), empty for hash layers
+  LinearWeight gate;              // router [E, d] BF16, used in fp32
+  const float* bias = nullptr;    // [E] (non-hash layers), null for hash layers
+  TensorView tid2eid;             // I64 [vocab, k] (hash layers)
+  std::vector<ExpertWeights> experts;  // routed
+  bool has_shared = false;
+  ExpertWeights shared;
 };
 
 struct BlockParams {
   const LayerSpec* spec = nullptr;
   std::string scope;  // "layer<L>" or "mtp" (recorder scope)
-  Floats attn_norm, ffn_norm;
+  const float* attn_norm = nullptr;
+  const float* ffn_norm = nullptr;
   HcParams hc_attn, hc_ffn;
   AttentionParams attn;
   MoEParams moe;
 };
 
-BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope);
-HcParams prepare_hc(const HyperConnectionWeights& w);
+BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope,
+                          ParamStore& store);
+HcParams prepare_hc(const HyperConnectionWeights& w, ParamStore& store);
 
 }  // namespace dsv4

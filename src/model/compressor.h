@@ -9,14 +9,18 @@ namespace dsv4 {
 
 enum class CompressorRole { Attention, Indexer };
 
-// Entries of every complete window of the call's S tokens (prefill from position 0):
-// returns [S / ratio, D_c]. x [S, d] is the attn-normed hidden state.
-Floats compress_prefill(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role,
-                        const RopeFrequencies& rope, const float* x, int64_t S);
+// The compressor's per-token projections kv, gate [S, coff·D_c] (fp32, never quantized).
+void compressor_project(const ForwardContext& ctx, const CompressorParams& p, const float* x, int64_t S, float* kv,
+                        float* gate);
 
-// Post-processing of pooled entries w0 .. w0+entries-1 in place (E [entries, D_c]): RMSNorm,
-// RoPE at w·ratio, the role's quantization point under official numerics.
+// Oracle (prefill from position 0, host memory): the entries of every complete window of the
+// call's S tokens, [S / ratio, D_c] from the workspace (entries = S / ratio).
+float* compress_prefill(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role,
+                        const RopeTable& rope, const float* x, int64_t S, int64_t& entries);
+
+// Post-processing of pooled entries in place (E [entries, D_c]): RMSNorm, RoPE at first_pos
+// [entries] (w·ratio, backend memory), the role's quantization point under official numerics.
 void finish_entries(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role,
-                    const RopeFrequencies& rope, float* E, int64_t w0, int64_t entries);
+                    const RopeTable& rope, float* E, const int64_t* first_pos, int64_t entries);
 
 }  // namespace dsv4

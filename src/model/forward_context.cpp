@@ -8,19 +8,47 @@
 
 namespace dsv4 {
 
-void project(const ForwardContext& ctx, const float* x, int64_t M, const LinearWeight& w, float* y) {
-  const bool quantized_weight = w.format == WeightFormat::FP8Block || w.format == WeightFormat::MXFP4 ||
-                                w.format == WeightFormat::NVFP4;
-  if (ctx.official() && quantized_weight) {
-    Floats xq(x, x + M * w.in);
-    if (w.format == WeightFormat::NVFP4)  // ModelOpt W4A4: NVFP4 activations under input_scale
-      ctx.ops.fake_quant_nvfp4(xq.data(), M, w.in, w.input_scale);
-    else  // the reference: FP8 e4m3 activations, power-of-two 1×128 scales (spec §9.1)
-      ctx.ops.fake_quant_fp8(xq.data(), M, w.in, 0, w.in, 128, /*bf16_out=*/false);
-    ctx.ops.linear(xq.data(), M, w.in, w, 0, w.out, y, w.out);
-  } else {
-    ctx.ops.linear(x, M, w.in, w, 0, w.out, y, w.out);
+void ForwardContext::record(std::string_view scope, std::string_view stage, const float* data,
+                            const Shape& shape) const {
+  if (recorder == nullptr) return;
+  if (ops.host_memory()) {
+    recorder->record(scope, stage, data, shape);
+    return;
   }
+  std::vector<float> host(shape_numel(shape));
+  ops.synchronize();
+  ops.download(host.data(), data, host.size() * sizeof(float));
+  recorder->record(scope, stage, host.data(), shape);
+}
+
+void ForwardContext::record_ints(std::string_view scope, std::string_view stage, const int32_t* data,
+                                 const Shape& shape) const {
+  if (recorder == nullptr) return;
+  if (ops.host_memory()) {
+    recorder->record_ints(scope, stage, data, shape);
+    return;
+  }
+  std::vector<int32_t> host(shape_numel(shape));
+  ops.synchronize();
+  ops.download(host.data(), data, host.size() * sizeof(int32_t));
+  recorder->record_ints(scope, stage, host.data(), shape);
+}
+
+ActQuant act_quant_for(const ForwardContext& ctx, const LinearWeight& w) {
+  if (!ctx.official()) return ActQuant::None;
+  switch (w.format) {
+    case WeightFormat::NVFP4:  // ModelOpt W4A4: NVFP4 activations under input_scale
+      return ActQuant::Nvfp4;
+    case WeightFormat::FP8Block:
+    case WeightFormat::MXFP4:  // the reference: FP8 e4m3 activations, power-of-two 1×128 scales (§9.1)
+      return ActQuant::Fp8Block128;
+    default:
+      return ActQuant::None;
+  }
+}
+
+void project(const ForwardContext& ctx, const float* x, int64_t M, const LinearWeight& w, float* y) {
+  ctx.ops.linear(LinearArgs{x, M, w.in, &w, 0, w.out, y, w.out, act_quant_for(ctx, w)});
 }
 
 LinearWeight plain_linear(const TensorView& t, const std::string& name) {
@@ -35,9 +63,21 @@ LinearWeight plain_linear(const TensorView& t, const std::string& name) {
   return w;
 }
 
-Floats param_f32(const TensorView& t) {
-  if (t.data == nullptr) return {};
-  return to_f32(t);
+ParamStore::~ParamStore() {
+  for (void* p : owned_) ops_.free(p);
+}
+
+const float* ParamStore::f32(const std::vector<float>& v) {
+  if (v.empty()) return nullptr;
+  void* p = ops_.alloc(v.size() * sizeof(float));
+  owned_.push_back(p);
+  ops_.upload(p, v.data(), v.size() * sizeof(float));
+  return static_cast<const float*>(p);
+}
+
+const float* ParamStore::f32(const TensorView& t) {
+  if (t.data == nullptr) return nullptr;
+  return f32(to_f32(t));
 }
 
 RopeFrequencies rope_frequencies(const RopeSpec& spec, int rope_dim) {

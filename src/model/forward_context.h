@@ -1,8 +1,10 @@
-// What every stage of the forward pass needs: the config, the ops backend, the numerics mode and
-// the (optional) recorder of named intermediates; plus the projection helper that applies the
-// official numerics' activation quantization in front of FP8/FP4-weight GEMMs.
+// What every stage of the forward pass needs: the config, the ops backend, the numerics mode,
+// the workspace its activations come from and the (optional) recorder of named intermediates;
+// plus the projection helper that puts the official numerics' activation quantization in front
+// of FP8/FP4-weight GEMMs, and the preparation of parameters in backend memory.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "model/numerics.h"
 #include "model/recorder.h"
 #include "model/weights.h"
+#include "model/workspace.h"
 
 namespace dsv4 {
 
@@ -20,28 +23,45 @@ using Floats = std::vector<float>;
 struct ForwardContext {
   const ModelConfig& config;
   Ops& ops;
+  Workspace& ws;
   Numerics numerics = Numerics::Exact;
   Recorder* recorder = nullptr;
 
   bool official() const { return numerics == Numerics::Official; }
   bool recording() const { return recorder != nullptr; }
-  void record(std::string_view scope, std::string_view stage, const float* data, const Shape& shape) const {
-    if (recorder != nullptr) recorder->record(scope, stage, data, shape);
-  }
-  void record_ints(std::string_view scope, std::string_view stage, const int32_t* data, const Shape& shape) const {
-    if (recorder != nullptr) recorder->record_ints(scope, stage, data, shape);
-  }
+  // Publishes a stage (data in backend memory; copied to the host only when recording).
+  void record(std::string_view scope, std::string_view stage, const float* data, const Shape& shape) const;
+  void record_ints(std::string_view scope, std::string_view stage, const int32_t* data, const Shape& shape) const;
 };
 
-// y[M, w.out] = x[M, w.in] · Wᵀ. Official numerics: if W is FP8/FP4 (block-scaled), x is first
-// quantized to FP8 e4m3 with power-of-two 1×128 scales (on a copy; x is untouched).
+// The activation quantization official numerics put in front of a GEMM with weight w.
+ActQuant act_quant_for(const ForwardContext& ctx, const LinearWeight& w);
+
+// y[M, w.out] = q(x[M, w.in]) · Wᵀ, q = act_quant_for(ctx, w).
 void project(const ForwardContext& ctx, const float* x, int64_t M, const LinearWeight& w, float* y);
 
 // A BF16/F32 checkpoint matrix [out, in] used as a plain linear weight (compressor, router, head…).
 LinearWeight plain_linear(const TensorView& t, const std::string& name);
 
-// A small parameter (norm weight, mHC fn/base/scale, sink, ape, bias) as fp32; empty if absent.
-Floats param_f32(const TensorView& t);
+// Parameters in backend memory, owned for the model's lifetime.
+class ParamStore {
+ public:
+  explicit ParamStore(Ops& ops) : ops_(ops) {}
+  ~ParamStore();
+  ParamStore(const ParamStore&) = delete;
+  ParamStore& operator=(const ParamStore&) = delete;
+  Ops& ops() const { return ops_; }
+  // A small parameter (norm weight, mHC fn/base/scale, sink, ape, bias) as fp32; null if absent.
+  const float* f32(const TensorView& t);
+  const float* f32(const std::vector<float>& v);
+  // A checkpoint weight in backend memory (the backend decides whether it copies).
+  LinearWeight weight(const LinearWeight& w) { return ops_.prepare_weight(w); }
+  TensorView tensor(const TensorView& t) { return ops_.prepare_tensor(t); }
+
+ private:
+  Ops& ops_;
+  std::vector<void*> owned_;
+};
 
 // RoPE frequencies of a layer (spec §2.4): base^(-2i/rope_dim) in fp32, with the YaRN ramp on
 // compressed layers.

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
 #include "model/block_params.h"
 
@@ -13,12 +12,12 @@ namespace dsv4 {
 
 struct Routing {
   int64_t k = 0;
-  Floats scores;             // [S, E] sqrt(softplus(logits)), before the bias
-  std::vector<int32_t> ids;  // [S, k] chosen experts (hash layers: tid2eid row order)
-  Floats weights;            // [S, k]
+  float* scores = nullptr;   // [S, E] sqrt(softplus(logits)), before the bias
+  int32_t* ids = nullptr;    // [S, k] chosen experts (hash layers: tid2eid row order)
+  float* weights = nullptr;  // [S, k]
 };
 
-// x [S, d] (ffn-normed); token_ids [S] (read by hash-routed layers only).
+// x [S, d] (ffn-normed); token_ids [S] in backend memory (read by hash-routed layers only).
 Routing gate_forward(const ForwardContext& ctx, const MoEParams& p, const LayerSpec& spec, std::string_view scope,
                      const float* x, int64_t S, const int64_t* token_ids);
 

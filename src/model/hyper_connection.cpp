@@ -12,26 +12,27 @@ HcShape hc_shape(const ModelConfig& config) {
   return hc;
 }
 
-Floats hc_pre(const ForwardContext& ctx, const HcParams& p, const Floats& X, int64_t S, HcMix& mix) {
+float* hc_pre(const ForwardContext& ctx, const HcParams& p, const float* X, int64_t S, HcMix& mix) {
   const HcShape hc = hc_shape(ctx.config);
-  Floats a_in(size_t(S * hc.d));
-  mix.post.resize(size_t(S * hc.n));
-  mix.comb.resize(size_t(S * hc.n * hc.n));
-  ctx.ops.hc_pre(X.data(), S, hc, p.fn.data(), p.scale.data(), p.base.data(), a_in.data(), mix.post.data(),
-                 mix.comb.data());
+  float* a_in = ctx.ws.floats(S * hc.d);
+  mix.post = ctx.ws.floats(S * hc.n);
+  mix.comb = ctx.ws.floats(S * hc.n * hc.n);
+  ctx.ops.hc_pre(X, S, hc, p.fn, p.scale, p.base, a_in, mix.post, mix.comb);
   return a_in;
 }
 
-void hc_post(const ForwardContext& ctx, const Floats& f, const HcMix& mix, Floats& X, int64_t S) {
-  Floats out(X.size());
-  ctx.ops.hc_post(f.data(), X.data(), mix.post.data(), mix.comb.data(), S, hc_shape(ctx.config), out.data());
-  X.swap(out);
+float* hc_post(const ForwardContext& ctx, const float* f, const HcMix& mix, const float* X, int64_t S,
+               float* Xout) {
+  const HcShape hc = hc_shape(ctx.config);
+  float* out = Xout != nullptr ? Xout : ctx.ws.floats(S * hc.n * hc.d);
+  ctx.ops.hc_post(f, X, mix.post, mix.comb, S, hc, out);
+  return out;
 }
 
-Floats hc_head(const ForwardContext& ctx, const HcParams& p, const Floats& X, int64_t S) {
+float* hc_head(const ForwardContext& ctx, const HcParams& p, const float* X, int64_t S) {
   const HcShape hc = hc_shape(ctx.config);
-  Floats y(size_t(S * hc.d));
-  ctx.ops.hc_head(X.data(), S, hc, p.fn.data(), p.scale.data(), p.base.data(), y.data());
+  float* y = ctx.ws.floats(S * hc.d);
+  ctx.ops.hc_head(X, S, hc, p.fn, p.scale, p.base, y);
   return y;
 }
 

@@ -12,15 +12,16 @@ namespace dsv4 {
 HcShape hc_shape(const ModelConfig& config);
 
 struct HcMix {
-  Floats post;  // [S, n]
-  Floats comb;  // [S, n, n] (Sinkhorn-projected)
+  float* post = nullptr;  // [S, n]
+  float* comb = nullptr;  // [S, n, n] (Sinkhorn-projected)
 };
 
-// X [S, n, d] -> collapsed input [S, d]; mix receives post/comb.
-Floats hc_pre(const ForwardContext& ctx, const HcParams& p, const Floats& X, int64_t S, HcMix& mix);
-// X <- post·f + combᵀ·X
-void hc_post(const ForwardContext& ctx, const Floats& f, const HcMix& mix, Floats& X, int64_t S);
+// X [S, n, d] -> collapsed input [S, d] (from the workspace); mix receives post/comb.
+float* hc_pre(const ForwardContext& ctx, const HcParams& p, const float* X, int64_t S, HcMix& mix);
+// Xout [S, n, d] = post·f + combᵀ·X (Xout may not alias X; null: from the workspace). Returns Xout.
+float* hc_post(const ForwardContext& ctx, const float* f, const HcMix& mix, const float* X, int64_t S,
+               float* Xout = nullptr);
 // X [S, n, d] -> [S, d]
-Floats hc_head(const ForwardContext& ctx, const HcParams& p, const Floats& X, int64_t S);
+float* hc_head(const ForwardContext& ctx, const HcParams& p, const float* X, int64_t S);
 
 }  // namespace dsv4

@@ -1,17 +1,17 @@
-// The decode cache as the forward pass sees it (spec §11): per sequence and layer, the window
-// K=V vectors by absolute position, the compressed entries and indexer keys by entry index, and
-// the compressors' partial state (a ring of per-token kv/gate projections, see cache_layout.h).
-// The model owns this interface (as it owns the ops interface); cache/ implements it: storage
-// lives with the backend (HostKvCache: host arrays for the CPU), and which block holds what is
-// the CacheManager's bookkeeping, shared by every backend.
-//
-// Positions and entries a read asks for must have been written (the forward pass guarantees it
-// by processing a sequence's tokens in order); a read of a window block that already slid out of
-// the window is an error.
+// The decode cache as the forward pass sees it (spec §11): per layer, pools of slots in the
+// backend's memory (window K=V, compressed entries, indexer keys; backends/paged_ops.h says how a
+// slot is laid out and addressed) and the compressors' rings, plus each sequence's block tables.
+// The model owns this interface (as it owns the ops interface); cache/ implements it: the pools
+// are allocated from the backend, and which block holds what is the CacheManager's bookkeeping,
+// shared by every backend. Kernels read and write the pools in place through slots that the
+// step plan (model/step_plan.h) computes from the tables.
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
+#include "backends/paged_ops.h"
 
 namespace dsv4 {
 
@@ -20,27 +20,35 @@ using SequenceId = int64_t;
 // Which compressed vectors: attention entries (head_dim) or indexer keys (index_head_dim).
 enum class CacheRole : uint8_t { Attention, Indexer };
 
+// Pointers into backend memory, per layer index (decoder layers, then the MTP blocks).
+struct KvPools {
+  KvFormat kv_format = KvFormat::F32;
+  KeyFormat key_format = KeyFormat::F32;
+  std::vector<void*> window;   // window K=V slots (128 per block)
+  std::vector<void*> entries;  // compressed K=V slots (128/ratio per block); null on SWA layers
+  std::vector<void*> keys;     // indexer key slots (32 per block); null except on CSA layers
+  // Compressor rings per layer and role: [state slots · R, W] floats, R = compressor_ring_tokens,
+  // W = coff · D_c; null where the layer has no such compressor.
+  std::vector<float*> ring_kv[2], ring_gate[2];
+  // Slots of each pool (bounds for the ops): window pools, entry / key pools per layer (0 where
+  // absent), ring rows (state slots · R) per layer.
+  int64_t window_slots = 0;
+  std::vector<int64_t> entry_slots, key_slots, ring_rows;
+};
+
+// The blocks of one sequence: block ids by token block (128 tokens) per pool; -1 where a window
+// block was released (slid out of the window).
+struct SequenceTables {
+  int32_t state_slot = -1;
+  int64_t tokens = 0;
+  std::span<const int32_t> window, csa, hca;
+};
+
 class KvCache {
  public:
   virtual ~KvCache() = default;
-
-  // Window K=V of `layer` (decoder layer index, MTP block = num_layers + i): n vectors [n, D]
-  // for positions pos0 .. pos0+n-1.
-  virtual void read_window(SequenceId seq, int layer, int64_t pos0, int64_t n, float* out) const = 0;
-  // Writes the vectors of positions pos0 .. pos0+n-1; positions whose window block has already
-  // slid out of the sequence's window (a long prefill) are skipped.
-  virtual void write_window(SequenceId seq, int layer, int64_t pos0, int64_t n, const float* kv) = 0;
-
-  // Compressed entries w0 .. w0+n-1 of a compressed layer ([n, dim] with dim = D or c_I).
-  virtual void read_entries(SequenceId seq, int layer, CacheRole role, int64_t w0, int64_t n, float* out) const = 0;
-  virtual void write_entries(SequenceId seq, int layer, CacheRole role, int64_t w0, int64_t n, const float* e) = 0;
-
-  // Compressor partial state: the kv and gate projections (coff·D_c wide) of positions
-  // pos0 .. pos0+n-1. Only the last compressor_ring_tokens(ratio) positions written survive.
-  virtual void read_compressor(SequenceId seq, int layer, CacheRole role, int64_t pos0, int64_t n, float* kv,
-                               float* gate) const = 0;
-  virtual void write_compressor(SequenceId seq, int layer, CacheRole role, int64_t pos0, int64_t n, const float* kv,
-                                const float* gate) = 0;
+  virtual const KvPools& pools() const = 0;
+  virtual SequenceTables tables(SequenceId seq) const = 0;
 };
 
 }  // namespace dsv4

@@ -1,5 +1,5 @@
-// MoE FFN (spec §8): Gate → routed Experts on the rows routed to them (ascending expert id,
-// accumulated in fp32) → plus the shared Expert.
+// MoE FFN (spec §8): Gate → the routed Experts on the rows routed to them (one grouped op over
+// all experts) → plus the shared Expert.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +9,8 @@
 
 namespace dsv4 {
 
-// x [S, d] (ffn-normed), token_ids [S] (needed by hash-routed layers). Returns [S, d].
-Floats moe_forward(const ForwardContext& ctx, const MoEParams& p, const LayerSpec& spec, std::string_view scope,
+// x [S, d] (ffn-normed), token_ids [S] in backend memory (hash-routed layers). Returns [S, d].
+float* moe_forward(const ForwardContext& ctx, const MoEParams& p, const LayerSpec& spec, std::string_view scope,
                    const float* x, int64_t S, const int64_t* token_ids);
 
 }  // namespace dsv4

@@ -1,6 +1,9 @@
 // The DeepSeek-V4 model on top of the ops interface (spec §4, §8.5, §8.6): embedding into n
 // hyper-connection streams, the decoder blocks, the final hc_head → norm → fp32 LM head, and the
-// MTP block. Prefill from position 0 (incremental decoding with a cache comes later).
+// MTP block. The backend is bound when the model is built (its weights are prepared in the
+// backend's memory once); `forward` is the batched, paged forward over the decode cache that
+// every backend runs; `prefill` / `mtp_logits` are the uncached oracle (CPU only) the tests
+// compare it with.
 #pragma once
 
 #include <cstdint>
@@ -11,13 +14,15 @@
 #include "core/safetensors.h"
 #include "model/block_params.h"
 #include "model/kv_cache.h"
+#include "model/step_plan.h"
 
 namespace dsv4 {
 
 struct ForwardOptions {
   Numerics numerics = Numerics::Exact;
-  Recorder* recorder = nullptr;  // named intermediates ("embed", "layer3/attn_out", "mtp/ffn_out" …)
-  Ops* ops = nullptr;            // null = the CPU backend
+  Recorder* recorder = nullptr;    // named intermediates ("embed", "layer3/attn_out", "mtp/ffn_out" …)
+  Workspace* workspace = nullptr;  // activations; null = a temporary one for the call
+  bool streams = true;             // copy the final streams to BatchResult::streams (the MTP's input)
 };
 
 struct PrefillResult {
@@ -62,13 +67,16 @@ struct BatchResult {
 
 class Transformer {
  public:
-  // Reads config.json and the safetensors checkpoint of `dir`; weights stay mmapped.
-  explicit Transformer(const std::string& dir);
+  // Reads config.json and the safetensors checkpoint of `dir` and prepares the weights for
+  // `ops` (null = the CPU backend: the weights stay mmapped).
+  explicit Transformer(const std::string& dir, Ops* ops = nullptr);
+  ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
 
   const ModelConfig& config() const { return config_; }
   const Checkpoint& checkpoint() const { return *checkpoint_; }
+  Ops& ops() const { return ops_; }
 
   // One prefill of `ids` at positions 0..S-1.
   PrefillResult prefill(const std::vector<int64_t>& ids, const ForwardOptions& options = {}) const;
@@ -79,33 +87,43 @@ class Transformer {
   // Cached, chunked forward of a batch of segments (distinct sequences): token-wise work on the
   // concatenated tokens, attention per segment against its sequence's cache, which the call
   // updates (window K=V, compressor state, compressed entries, indexer keys).
-  BatchResult forward(const std::vector<Segment>& segments, KvCache& cache, const ForwardOptions& options = {}) const;
+  BatchResult forward(const std::vector<Segment>& segments, const KvCache& cache, const ForwardOptions& options = {}) const;
   // The MTP block over the cache (its window lives in the window pool as layer num_layers).
   // Logits of every token; streams = the MTP's output streams before its hc_head.
-  BatchResult mtp_forward(const std::vector<MtpSegment>& segments, KvCache& cache,
+  BatchResult mtp_forward(const std::vector<MtpSegment>& segments, const KvCache& cache,
                           const ForwardOptions& options = {}) const;
   bool has_mtp() const { return has_mtp_; }
 
  private:
-  ForwardContext context(const ForwardOptions& options) const;
-  Floats embed(const ForwardContext& ctx, const std::vector<int64_t>& ids, size_t first, int64_t count) const;
-  Floats mtp_input(const ForwardContext& ctx, const float* streams, const int64_t* next_ids, int64_t T) const;
-  Floats head_logits(const ForwardContext& ctx, const Floats& X, int64_t S, const HcParams& hc, const Floats& norm,
+  // X [T, n, d] = the embedding of ids [T] (backend memory) in every stream.
+  float* embed_streams(const ForwardContext& ctx, const int64_t* ids, int64_t T) const;
+  // The MTP's input streams [T, n, d]: e_proj(enorm(embed(next))) + h_proj(hnorm(streams)).
+  float* mtp_input(const ForwardContext& ctx, const float* streams, const int64_t* next_ids, int64_t T) const;
+  // logits [S, vocab] of the streams X [S, n, d] (workspace).
+  float* head_logits(const ForwardContext& ctx, const float* X, int64_t S, const HcParams& hc, const float* norm,
                      std::string_view scope) const;
+  BatchResult run_blocks(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, float* X,
+                         const StepPlan& plan, const DevicePlan& dplan, const KvCache& cache, const HcParams& hc,
+                         const float* norm, std::string_view scope, bool want_streams) const;
 
   ModelConfig config_;
   std::unique_ptr<Checkpoint> checkpoint_;
   ModelWeights weights_;
+  Ops& ops_;
+  std::unique_ptr<ParamStore> store_;
   std::vector<BlockParams> blocks_;
   HcParams hc_head_;
-  Floats norm_;
+  const float* norm_ = nullptr;
   LinearWeight head_;
-  LinearWeight embed_;
+  TensorView embed_;
   // MTP block 0
   bool has_mtp_ = false;
   BlockParams mtp_block_;
   HcParams mtp_hc_head_;
-  Floats mtp_enorm_, mtp_hnorm_, mtp_norm_;
+  const float* mtp_enorm_ = nullptr;
+  const float* mtp_hnorm_ = nullptr;
+  const float* mtp_norm_ = nullptr;
+  LinearWeight mtp_e_proj_, mtp_h_proj_;
 };
 
 }  // namespace dsv4

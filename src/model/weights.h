@@ -55,12 +55,6 @@ struct AttentionWeights {
   IndexerWeights indexer;
 };
 
-struct ExpertWeights {
-  LinearWeight w1;  // gate [I, d]
-  LinearWeight w2;  // down [d, I]
-  LinearWeight w3;  // up   [I, d]
-};
-
 struct MoEWeights {
   TensorView gate;      // BF16 [E, d] router
   TensorView gate_bias; // F32 [E] (non-hash layers); empty for hash layers

@@ -56,7 +56,13 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
   if (options_.max_tokens_per_step < 1 + options_.draft_tokens)
     fail("engine: max_tokens_per_step {} is below one decode step ({} tokens)", options_.max_tokens_per_step,
          1 + options_.draft_tokens);
-  cache_ = std::make_unique<HostCache>(model_.config(), options_.cache_bytes, options_.max_sequences);
+  Ops& ops = model_.ops();
+  const CacheFormat format = options_.cache_format.value_or(
+      ops.host_memory() || options_.numerics == Numerics::Exact ? CacheFormat::Reference : CacheFormat::Fp8);
+  if (format == CacheFormat::Fp8 && options_.numerics == Numerics::Exact)
+    fail("engine: the FP8 cache layout quantizes K=V; exact numerics need the fp32 (reference) layout");
+  cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format);
+  workspace_ = std::make_unique<Workspace>(ops);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
 }
 
@@ -208,7 +214,7 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
     } else {
       for (size_t i = 0; i < seqs.size(); ++i) who.push_back(i);
     }
-    const BatchResult r = model_.mtp_forward(segs, cache_->storage, {options_.numerics, nullptr, options_.ops});
+    const BatchResult r = model_.mtp_forward(segs, cache_->storage, {options_.numerics, nullptr, workspace_.get(), true});
     for (size_t j = 0; j < who.size(); ++j) {
       const size_t i = who[j];
       Sequence& s = *seqs[i];
@@ -239,7 +245,7 @@ bool Engine::step() {
   const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
   const bool spec = options_.draft_tokens > 0;
   const bool mtp = spec && !options_.drafter;
-  const ForwardOptions fwd{options_.numerics, nullptr, options_.ops};
+  const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp};
   CacheManager& mgr = cache_->manager;
 
   // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks.

@@ -11,11 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "cache/host_kv_cache.h"
+#include "cache/paged_kv_cache.h"
 #include "model/transformer.h"
 #include "runtime/sampler.h"
 
@@ -56,7 +57,9 @@ using Drafter = std::function<std::vector<int32_t>(uint64_t request, std::span<c
 
 struct EngineOptions {
   Numerics numerics = Numerics::Exact;
-  Ops* ops = nullptr;                    // null = CPU backend
+  // Slot formats of the cache; default: fp32 (Reference) on the CPU and in exact numerics, the
+  // compact FP8 ds_mla / MXFP4 layout (spec §11.5) for official numerics on a device.
+  std::optional<CacheFormat> cache_format;
   int32_t max_sequences = 8;             // live sequences (cache state slots)
   uint64_t cache_bytes = 1ull << 30;     // budget for the cache pools (compact formats)
   int64_t max_tokens_per_step = 512;     // tokens of one forward call (decode first, then prefill chunks)
@@ -90,7 +93,7 @@ class Engine {
   // For callers that step() themselves instead of run().
   std::vector<GenerationResult> take_finished();
 
-  const HostCache& cache() const { return *cache_; }
+  const Cache& cache() const { return *cache_; }
   int64_t live_sequences() const { return int64_t(live_.size()); }
   int64_t waiting_sequences() const { return int64_t(waiting_.size()); }
   bool is_waiting(uint64_t request) const;  // queued, not yet admitted
@@ -105,7 +108,8 @@ class Engine {
 
   const Transformer& model_;
   EngineOptions options_;
-  std::unique_ptr<HostCache> cache_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<Workspace> workspace_;
   std::vector<int32_t> eos_ids_;
   uint64_t next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;

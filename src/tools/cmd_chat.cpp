@@ -14,6 +14,7 @@
 #include "model/transformer.h"
 #include "runtime/engine.h"
 #include "tokenizer/chat_stream.h"
+#include "tools/backend.h"
 #include "tools/commands.h"
 #include "tools/generation_options.h"
 
@@ -76,7 +77,8 @@ class TurnPrinter {
 void run_chat(const ChatArgs& a) {
   const SamplingParams params = sampling_params(a.gen);
   auto tok = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(a.dir));
-  const Transformer model(a.dir);
+  const Backend backend = make_backend(a.gen.device);
+  const Transformer model(a.dir, backend.ops);
   Engine engine(model, engine_options(a.gen, a.dir, tok));
   const bool interactive = ::isatty(STDIN_FILENO) != 0;
   const bool color = ::isatty(STDOUT_FILENO) != 0;

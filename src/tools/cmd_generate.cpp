@@ -13,6 +13,7 @@
 #include "model/transformer.h"
 #include "runtime/engine.h"
 #include "tokenizer/detokenizer.h"
+#include "tools/backend.h"
 #include "tools/commands.h"
 #include "tools/generation_options.h"
 #include "tools/prompt_input.h"
@@ -31,7 +32,8 @@ struct GenerateArgs {
 void run_generate(const GenerateArgs& a) {
   const SamplingParams params = sampling_params(a.gen);
   const Prompt prompt = read_prompt(a.prompt, a.dir);
-  const Transformer model(a.dir);
+  const Backend backend = make_backend(a.gen.device);
+  const Transformer model(a.dir, backend.ops);
   const EngineOptions o = engine_options(a.gen, a.dir, prompt.tokenizer);
   Engine engine(model, o);
   GenerationRequest req{prompt.ids, params};
@@ -54,7 +56,7 @@ void run_generate(const GenerateArgs& a) {
     if (stream) std::fflush(stdout);
   });
   if (stream)
-    std::fprintf(stderr, "prompt: %zu tokens; generating (CPU reference backend, %s numerics%s)\n", prompt.ids.size(),
+    std::fprintf(stderr, "prompt: %zu tokens; generating (%s backend, %s numerics%s)\n", prompt.ids.size(), backend.ops->name(),
                  numerics_name(o.numerics), o.draft_tokens ? ", MTP speculative decoding" : "");
   const std::vector<GenerationResult> results = engine.run();
   const GenerationResult& r = results.at(0);

@@ -1,6 +1,6 @@
 // dsv4 serve MODEL_DIR [--host H] [--port P] [--api-key K] [--served-model-name NAME]
 //   [--max-model-len N] [--max-num-seqs N] [--max-num-batched-tokens N] [--gpu-memory-utilization U]
-//   [--cache-mib M] [--device cpu] [--numerics exact|official] [--speculative-config JSON |
+//   [--cache-mib M] [--device cpu|cuda|cuda:N] [--numerics exact|official] [--speculative-config JSON |
 //   --speculative mtp --draft-tokens K] ...
 // An OpenAI- (and Anthropic-) compatible HTTP server on the engine, with vLLM's flag names. The
 // socket is bound first (GET /health answers 503 while the model loads), then the model is
@@ -26,6 +26,7 @@
 #include "server/api_server.h"
 #include "server/engine_driver.h"
 #include "server/metrics.h"
+#include "tools/backend.h"
 #include "tools/commands.h"
 
 namespace dsv4::tools {
@@ -138,9 +139,8 @@ class SignalWaiter {
 };
 
 void run_serve(const ServeArgs& a) {
-  if (a.device == "cuda")
-    fail("--device cuda: the CUDA backend cannot run the model yet; use --device cpu");
-  if (a.device != "cpu") fail("--device must be cpu (or cuda, once the CUDA backend runs models), not '{}'", a.device);
+  if (a.device != "cpu" && a.gpu_memory_utilization > 0 && a.cache_mib == 0)
+    fail("--gpu-memory-utilization sizes the cache on the CPU backend only so far; on {} give --cache-mib", a.device);
   const auto numerics = parse_numerics(a.numerics);
   if (!numerics) fail("--numerics must be exact or official, not '{}'", a.numerics);
   if (a.max_num_seqs < 1) fail("--max-num-seqs must be >= 1, got {}", a.max_num_seqs);
@@ -168,6 +168,7 @@ void run_serve(const ServeArgs& a) {
   std::thread http([&] { api.serve(); });
 
   server::ServingContext ctx;
+  Backend backend;
   std::unique_ptr<Transformer> model;
   std::unique_ptr<server::Metrics> metrics;
   std::unique_ptr<server::EngineDriver> driver;
@@ -186,7 +187,8 @@ void run_serve(const ServeArgs& a) {
     }
     std::fprintf(stderr, "[serve] loading the weights of %s (%.1f MiB) ... [%.1fs]\n", a.dir.c_str(),
                  double(checkpoint_bytes(a.dir)) / (1 << 20), elapsed());
-    model = std::make_unique<Transformer>(a.dir);
+    backend = make_backend(a.device);  // throws for an unknown device or a build without CUDA
+    model = std::make_unique<Transformer>(a.dir, backend.ops);
     const ModelConfig& cfg = model->config();
     EngineOptions eo;
     eo.numerics = *numerics;
@@ -223,9 +225,9 @@ void run_serve(const ServeArgs& a) {
     ctx.metrics = metrics.get();
     api.set_ready(&ctx);
     std::fprintf(stderr,
-                 "[serve] ready in %.1fs: model '%s', max-model-len %lld, max-num-seqs %d, %s numerics%s; "
+                 "[serve] ready in %.1fs: model '%s' on %s, max-model-len %lld, max-num-seqs %d, %s numerics%s; "
                  "http://%s:%d/v1\n",
-                 elapsed(), name.c_str(), static_cast<long long>(ctx.max_model_len), a.max_num_seqs,
+                 elapsed(), name.c_str(), backend.ops->name(), static_cast<long long>(ctx.max_model_len), a.max_num_seqs,
                  numerics_name(*numerics), draft ? fmt::format(", MTP speculative decoding k={}", draft).c_str() : "",
                  a.host.c_str(), port);
   } catch (...) {
@@ -259,7 +261,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--gpu-memory-utilization", a->gpu_memory_utilization,
                   "On the CPU: this fraction of the available memory, less the weights, sizes the cache (see README)");
   cmd->add_option("--cache-mib", a->cache_mib, "Cache budget in MiB (default 1024; overrides --gpu-memory-utilization)");
-  cmd->add_option("--device", a->device, "cpu (cuda: not yet)");
+  add_device_option(cmd, a->device);
   cmd->add_option("--numerics", a->numerics, "exact or official");
   cmd->add_option("--speculative-config", a->speculative_config, "vLLM's JSON, e.g. '{\"method\": \"mtp\", \"num_speculative_tokens\": 2}'");
   cmd->add_option("--speculative", a->speculative, "Speculative decoding with the model's MTP block: 'mtp'");

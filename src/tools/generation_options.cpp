@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "model/numerics.h"
+#include "tools/backend.h"
 #include "tools/token_ids.h"
 
 namespace dsv4::tools {
@@ -25,6 +26,7 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
   cmd->add_option("--speculative", a.speculative, "Speculative decoding with the model's MTP block: 'mtp'");
   cmd->add_option("--draft-tokens", a.draft_tokens, "Drafts per step with --speculative (1..4, default 2)");
   cmd->add_option("--cache-mib", a.cache_mib, "Cache budget in MiB (default 1024)");
+  add_device_option(cmd, a.device);
 }
 
 SamplingParams sampling_params(const GenerationArgs& a) {

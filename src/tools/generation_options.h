@@ -22,11 +22,12 @@ struct GenerationArgs {
   std::string speculative;
   int draft_tokens = 2;
   int64_t cache_mib = 1024;
+  std::string device = "cpu";
 };
 
 // Adds --max-tokens, --min-tokens, --temperature, --top-k, --top-p, --min-p, the penalties,
 // --seed, --ignore-eos, --stop-ids, --stop, --logprobs, --numerics, --speculative,
-// --draft-tokens and --cache-mib.
+// --draft-tokens, --cache-mib and --device.
 void add_generation_options(CLI::App* cmd, GenerationArgs& args);
 
 // Validated sampling parameters (stop ids, seed and stop strings folded in). Throws dsv4::Error.

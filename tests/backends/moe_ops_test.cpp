@@ -22,7 +22,7 @@ TEST(CpuRouter, BiasSelectsButDoesNotWeight) {
   logits[3] = 30.0f;  // softplus threshold branch
   std::vector<float> scores(size_t(S * E)), weights(size_t(S * k));
   std::vector<int32_t> ids(size_t(S * k));
-  ops().route(logits.data(), S, E, k, bias.data(), nullptr, 1.5f, scores.data(), ids.data(), weights.data());
+  ops().route(logits.data(), S, E, k, bias.data(), nullptr, nullptr, 0, 1.5f, scores.data(), ids.data(), weights.data());
   for (int64_t t = 0; t < S; ++t) {
     std::vector<double> s(static_cast<size_t>(E));
     for (int64_t e = 0; e < E; ++e) s[size_t(e)] = std::sqrt(softplus(double(logits[size_t(t * E + e)])));
@@ -43,10 +43,13 @@ TEST(CpuRouter, HashRoutingKeepsTableOrder) {
   const int64_t S = 2, E = 8, k = 3;
   std::vector<float> logits(size_t(S * E));
   for (int64_t i = 0; i < S * E; ++i) logits[size_t(i)] = float(i % 5) - 2.0f;
-  const std::vector<int64_t> fixed = {7, 0, 3, 2, 5, 1};
+  // tid2eid [vocab 3, k]; tokens 2 and 0 pick rows 2 and 0.
+  const std::vector<int64_t> table = {7, 0, 3, 4, 4, 4, 2, 5, 1}, tokens = {2, 0};
+  const std::vector<int64_t> fixed = {2, 5, 1, 7, 0, 3};
   std::vector<float> scores(size_t(S * E)), weights(size_t(S * k));
   std::vector<int32_t> ids(size_t(S * k));
-  ops().route(logits.data(), S, E, k, nullptr, fixed.data(), 2.5f, scores.data(), ids.data(), weights.data());
+  ops().route(logits.data(), S, E, k, nullptr, table.data(), tokens.data(), 3, 2.5f, scores.data(), ids.data(),
+              weights.data());
   for (size_t i = 0; i < fixed.size(); ++i) EXPECT_EQ(ids[i], fixed[i]);
   for (int64_t t = 0; t < S; ++t) {
     double sum = 0;
@@ -55,7 +58,9 @@ TEST(CpuRouter, HashRoutingKeepsTableOrder) {
       EXPECT_NEAR(weights[size_t(t * k + j)], double(scores[size_t(t * E + fixed[size_t(t * k + j)])]) / sum * 2.5, 1e-6);
   }
   const std::vector<int64_t> bad = {7, 0, 8, 2, 5, 1};
-  EXPECT_THROW(ops().route(logits.data(), S, E, k, nullptr, bad.data(), 1.0f, scores.data(), ids.data(), weights.data()),
+  const std::vector<int64_t> rows = {0, 1};
+  EXPECT_THROW(ops().route(logits.data(), S, E, k, nullptr, bad.data(), rows.data(), 2, 1.0f, scores.data(), ids.data(),
+                           weights.data()),
                Error);
 }
 

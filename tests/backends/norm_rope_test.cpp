@@ -52,7 +52,7 @@ TEST(CpuRope, InterleavedPairsOnTheLastDims) {
   std::vector<float> x = rng.normals(size_t(rows * row_stride));
   for (bool inverse : {false, true}) {
     std::vector<float> y = x;
-    ops().rope(y.data(), rows, vecs, row_stride, D, offset, pos.data(), f, inverse);
+    ops().rope(y.data(), rows, vecs, row_stride, D, offset, pos.data(), host_table(f), inverse);
     std::vector<float> got;
     std::vector<double> want;
     for (int64_t r = 0; r < rows; ++r)
@@ -75,8 +75,8 @@ TEST(CpuRope, InterleavedPairsOnTheLastDims) {
   }
   // The inverse undoes the rotation.
   std::vector<float> y = x;
-  ops().rope(y.data(), rows, vecs, row_stride, D, offset, pos.data(), f, false);
-  ops().rope(y.data(), rows, vecs, row_stride, D, offset, pos.data(), f, true);
+  ops().rope(y.data(), rows, vecs, row_stride, D, offset, pos.data(), host_table(f), false);
+  ops().rope(y.data(), rows, vecs, row_stride, D, offset, pos.data(), host_table(f), true);
   std::vector<double> orig(x.begin(), x.end());
   EXPECT_TRUE(close(y, orig, 1e-5));
 }

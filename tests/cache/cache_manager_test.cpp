@@ -21,14 +21,14 @@ TEST(CacheLayout, FlashPoolsAndBytes) {
   ASSERT_EQ(ref.pools.size(), 3u);
   EXPECT_EQ(ref.pools[0].name, "window");
   EXPECT_EQ(ref.pools[0].layers, 44);  // 43 layers + MTP
-  EXPECT_EQ(ref.pools[0].bytes_per_block, 44ull * 128 * 1024);
+  EXPECT_EQ(ref.pools[0].bytes_per_block, 44ull * 128 * 2048);  // fp32 vectors
   EXPECT_EQ(ref.pool("csa")->layers, 21);
-  EXPECT_EQ(ref.pool("csa")->bytes_per_block, 21ull * 32 * (1024 + 256));
+  EXPECT_EQ(ref.pool("csa")->bytes_per_block, 21ull * 32 * (2048 + 512));
   EXPECT_EQ(ref.pool("hca")->layers, 20);
-  EXPECT_EQ(ref.pool("hca")->bytes_per_block, 20ull * 1 * 1024);
+  EXPECT_EQ(ref.pool("hca")->bytes_per_block, 20ull * 1 * 2048);
   const CacheLayout fp8 = CacheLayout::from_config(c, CacheFormat::Fp8);
   EXPECT_EQ(fp8.pool("hca")->bytes_per_block, 20ull * 584);
-  EXPECT_EQ(fp8.pool("csa")->bytes_per_block, 21ull * 32 * (584 + 68));
+  EXPECT_EQ(fp8.pool("csa")->bytes_per_block, 21ull * 32 * (584 + 72));  // MXFP4 keys: 64 + 4 bytes, 8-aligned
   const CacheLayout pro = CacheLayout::from_config(preset_config("pro"), CacheFormat::Fp8);
   EXPECT_EQ(pro.pool("csa")->layers, 30);
   EXPECT_EQ(pro.pool("hca")->layers, 31);

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <random>
 
-#include "cache/host_kv_cache.h"
+#include "cache/paged_kv_cache.h"
 #include "golden_support.h"
 #include "support/test_support.h"
 
@@ -41,7 +41,7 @@ std::vector<int64_t> random_chunks(std::mt19937_64& rng, int64_t L) {
 }
 
 // Runs `ids` through the cache in the given chunks; returns logits of every position.
-Floats run_chunked(const Transformer& model, HostCache& cache, SequenceId seq, const std::vector<int64_t>& ids,
+Floats run_chunked(const Transformer& model, Cache& cache, SequenceId seq, const std::vector<int64_t>& ids,
                    const std::vector<int64_t>& chunks, const ForwardOptions& opts = {}) {
   const int64_t V = model.config().vocab_size;
   Floats out;
@@ -81,7 +81,7 @@ TEST(CachedForward, RandomChunkingsEqualOneShotPrefill) {
   std::mt19937_64 rng(seed);
   const Transformer& model = GoldenA::get().model();
   const int64_t V = model.config().vocab_size;
-  HostCache cache(model.config(), kBudget, 4);
+  Cache cache(model.config(), kBudget, 4);
   // Lengths on and around the 4-token, 128-token / window boundaries, plus random ones.
   std::vector<int64_t> lengths = {1, 3, 4, 5, 127, 128, 129, 257, int64_t(200 + rng() % 500)};
   for (int64_t L : lengths) {
@@ -103,7 +103,7 @@ TEST(CachedForward, OfficialNumericsChunkedEqualsOneShot) {
   std::mt19937_64 rng(seed);
   const Transformer& model = GoldenA::get().model();
   const int64_t V = model.config().vocab_size;
-  HostCache cache(model.config(), kBudget, 4);
+  Cache cache(model.config(), kBudget, 4);
   ForwardOptions opts;
   opts.numerics = Numerics::Official;
   const int64_t L = 130 + int64_t(rng() % 140);
@@ -122,7 +122,7 @@ TEST(CachedForward, PureDecodeAcrossBoundariesEqualsPrefill) {
   std::mt19937_64 rng(seed);
   const Transformer& model = GoldenA::get().model();
   const int64_t V = model.config().vocab_size;
-  HostCache cache(model.config(), kBudget, 4);
+  Cache cache(model.config(), kBudget, 4);
   const int64_t L = 260 + int64_t(rng() % 20);  // crosses 128, 256 and many 4-boundaries
   std::vector<int64_t> ids(static_cast<size_t>(L));
   for (auto& t : ids) t = int64_t(rng() % uint64_t(V));
@@ -139,7 +139,7 @@ TEST(CachedForward, SequenceLogitsDoNotDependOnTheBatch) {
   std::mt19937_64 rng(seed);
   const Transformer& model = GoldenA::get().model();
   const int64_t V = model.config().vocab_size;
-  HostCache cache(model.config(), kBudget, 4);
+  Cache cache(model.config(), kBudget, 4);
   const int nseq = 3;
   std::vector<std::vector<int64_t>> ids(nseq), chunks(nseq);
   std::vector<Floats> alone(nseq), batched(nseq);
@@ -181,7 +181,7 @@ TEST(CachedForward, SequenceLogitsDoNotDependOnTheBatch) {
 TEST(CachedForward, OnlyLastLogitsAreTheLastRow) {
   const Transformer& model = GoldenA::get().model();
   const int64_t V = model.config().vocab_size;
-  HostCache cache(model.config(), kBudget, 2);
+  Cache cache(model.config(), kBudget, 2);
   const std::vector<int64_t> ids = GoldenA::get().prompt("p0");
   cache.manager.admit(1, int64_t(ids.size()));
   const BatchResult r = model.forward({{1, 0, ids, false}}, cache.storage);
@@ -203,7 +203,7 @@ TEST_P(CachedGolden, DecodeLogitsMatchTheReference) {
   const Expected pos = g.tensor("positions_decode/" + p);
   const Expected want = g.tensor("logits_fp32_decode/" + p);
   const int64_t first = int64_t(pos.values.front());  // = decode_prefill_length
-  HostCache cache(model.config(), kBudget, 2);
+  Cache cache(model.config(), kBudget, 2);
   cache.manager.admit(1, first);
   model.forward({{1, 0, std::vector<int64_t>(ids.begin(), ids.begin() + first), false}}, cache.storage);
   size_t row = 0;
@@ -232,7 +232,7 @@ TEST_P(CachedGolden, GreedyContinuationThroughTheDecodePath) {
   const int64_t V = model.config().vocab_size;
   std::vector<int64_t> ids = g.prompt(p);
   const Expected e = g.tensor("greedy/" + p);
-  HostCache cache(model.config(), kBudget, 2);
+  Cache cache(model.config(), kBudget, 2);
   cache.manager.admit(1, int64_t(ids.size()));
   BatchResult r = model.forward({{1, 0, ids, false}}, cache.storage);
   std::vector<int64_t> got;
@@ -269,7 +269,7 @@ TEST(CachedForward, MtpOverTheCacheMatchesOneShotAndReference) {
     const PrefillResult& main = g.prefill(p);
     const Floats once = model.mtp_logits(main.streams, ids);
     const int64_t T = int64_t(ids.size()) - 1;
-    HostCache cache(model.config(), kBudget, 2);
+    Cache cache(model.config(), kBudget, 2);
     cache.manager.admit(1, T);
     Floats got;
     for (int64_t p0 = 0; p0 < T;) {

@@ -88,8 +88,9 @@ TEST(Project, OfficialQuantizesInputsOfFp8WeightsOnly) {
   LinearWeight fp8{WeightFormat::FP8Block, N, K, TensorView{w8.data(), DType::F8_E4M3, {N, K}, Device::Host},
                    TensorView{s8.data(), DType::F8_E8M0, {1, 2}, Device::Host}, 1, 1, "w8"};
   const ModelConfig cfg;
-  const ForwardContext exact{cfg, cpu_ops(), Numerics::Exact, nullptr};
-  const ForwardContext official{cfg, cpu_ops(), Numerics::Official, nullptr};
+  Workspace ws(cpu_ops());
+  const ForwardContext exact{cfg, cpu_ops(), ws, Numerics::Exact, nullptr};
+  const ForwardContext official{cfg, cpu_ops(), ws, Numerics::Official, nullptr};
 
   std::vector<float> xq = x;
   for (int64_t m = 0; m < M; ++m) quant_dequant_fp8(xq.data() + m * K, size_t(K), 128);

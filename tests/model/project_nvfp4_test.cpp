@@ -27,8 +27,9 @@ TEST(Project, OfficialQuantizesNvfp4InputsWithTheirGlobalScale) {
                   TensorView{s.data(), DType::F8_E4M3, {N, K / 16}, Device::Host}, 1.0f, 0.0f, "nv"};
   nv.input_scale = 7.0f / (448.0f * 6.0f);
   const ModelConfig cfg;
-  const ForwardContext exact{cfg, cpu_ops(), Numerics::Exact, nullptr};
-  const ForwardContext official{cfg, cpu_ops(), Numerics::Official, nullptr};
+  Workspace ws(cpu_ops());
+  const ForwardContext exact{cfg, cpu_ops(), ws, Numerics::Exact, nullptr};
+  const ForwardContext official{cfg, cpu_ops(), ws, Numerics::Official, nullptr};
   std::vector<float> y_exact(size_t(M * N)), y_official(size_t(M * N));
   project(exact, x.data(), M, nv, y_exact.data());
   project(official, x.data(), M, nv, y_official.data());

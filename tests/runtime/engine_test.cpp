@@ -217,7 +217,7 @@ TEST(Engine, SpeculativeSamplingPreservesTheTargetDistribution) {
   for (const bool use_mtp : {true, false}) {
   const int N = 240;
   EngineOptions o = options(2, 4096, 50);
-  o.cache_bytes = 300ull << 20;
+  o.cache_bytes = 600ull << 20;  // fp32 slots
   if (!use_mtp)
     o.drafter = [&](uint64_t, std::span<const int64_t> tokens, int k) {
       std::vector<int32_t> d;

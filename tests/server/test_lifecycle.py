@@ -37,7 +37,7 @@ def test_sigint_when_idle_exits_zero():
 
 def test_bad_flags_are_clear_errors():
     cli, model = os.environ["DSV4_CLI"], os.environ["DSV4_DEFAULT_MODEL"]
-    for args, want in [(["--device", "cuda"], "CUDA backend"), (["--numerics", "fast"], "--numerics"),
+    for args, want in [(["--device", "tpu"], "--device"), (["--numerics", "fast"], "--numerics"),
                        (["--speculative-config", '{"method": "eagle"}'], "mtp"),
                        (["--max-model-len", "99999999"], "--max-model-len")]:
         r = subprocess.run([cli, "serve", model, "--port", "0"] + args, capture_output=True, text=True, timeout=120)

@@ -21,7 +21,11 @@ uint64_t fresh_seed(const char* what) {
   return seed;
 }
 
-std::string shared_dir() { return DSV4_SHARED_DIR; }
+std::string shared_dir() {
+  // DSV4_SHARED_DIR in the environment overrides the build-time path (the GPU machine gets a copy).
+  if (const char* env = std::getenv("DSV4_SHARED_DIR")) return env;
+  return DSV4_SHARED_DIR;
+}
 std::string source_dir() { return DSV4_SOURCE_DIR; }
 std::string binary_dir() { return DSV4_BINARY_DIR; }
 std::string cli_path() { return DSV4_CLI_PATH; }

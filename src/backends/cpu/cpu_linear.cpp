@@ -7,6 +7,7 @@
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/gemm_kernel.h"
 #include "core/error.h"
+#include "core/quant.h"
 
 namespace dsv4 {
 
@@ -16,8 +17,8 @@ constexpr int64_t kTileRows = 16;
 
 }  // namespace
 
-void CpuOps::linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& w, int64_t row0, int64_t N,
-                    float* y, int64_t ldy) {
+void CpuOps::plain_linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& w, int64_t row0, int64_t N,
+                          float* y, int64_t ldy) {
   const int64_t K = w.in;
   if (row0 < 0 || N < 0 || row0 + N > w.out)
     fail("linear {}: rows [{}, {}) outside the weight's {} rows", w.name, row0, row0 + N, w.out);
@@ -55,6 +56,55 @@ void CpuOps::linear(const float* x, int64_t M, int64_t ldx, const LinearWeight& 
       }
     }
   });
+}
+
+}  // namespace dsv4
+
+namespace dsv4 {
+
+void CpuOps::linear(const LinearArgs& a) {
+  if (a.w == nullptr) fail("linear: no weight");
+  const LinearWeight& w = *a.w;
+  const int64_t K = w.in, G = a.groups;
+  if (G < 1 || (G > 1 && a.row0 != 0)) fail("linear {}: {} groups with row0 {}", w.name, G, a.row0);
+  if (a.M == 0 || a.N == 0) return;
+  // Official numerics: the activation quantization on a copy of x (spec §9.1).
+  std::vector<float> xq;
+  const float* x = a.x;
+  int64_t ldx = a.ldx;
+  if (a.act != ActQuant::None) {
+    const int64_t width = G * K;
+    xq.resize(size_t(a.M * width));
+    for (int64_t m = 0; m < a.M; ++m) std::copy(a.x + m * a.ldx, a.x + m * a.ldx + width, xq.begin() + m * width);
+    parallel_rows(a.M, 4, [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m) {
+        float* row = xq.data() + m * width;
+        if (a.act == ActQuant::Nvfp4)
+          quant_dequant_nvfp4(row, size_t(width), w.input_scale);
+        else
+          quant_dequant_fp8(row, size_t(width), 128);
+      }
+    });
+    x = xq.data();
+    ldx = width;
+  }
+  const bool direct = a.alpha == 1.0f && !a.accumulate;
+  std::vector<float> tmp;
+  float* y = a.y;
+  int64_t ldy = a.ldy;
+  if (!direct) {
+    tmp.resize(size_t(a.M * G * a.N));
+    y = tmp.data();
+    ldy = G * a.N;
+  }
+  for (int64_t g = 0; g < G; ++g) plain_linear(x + g * K, a.M, ldx, w, a.row0 + g * a.N, a.N, y + g * a.N, ldy);
+  if (!direct)
+    for (int64_t m = 0; m < a.M; ++m)
+      for (int64_t j = 0; j < G * a.N; ++j) {
+        const float v = a.alpha * tmp[size_t(m * G * a.N + j)];
+        float& out = a.y[m * a.ldy + j];
+        out = a.accumulate ? out + v : v;
+      }
 }
 
 }  // namespace dsv4

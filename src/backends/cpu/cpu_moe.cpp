@@ -15,16 +15,19 @@ namespace {
 float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 }  // namespace
 
-void CpuOps::route(const float* logits, int64_t S, int64_t E, int64_t k, const float* bias, const int64_t* fixed_ids,
-                   float route_scale, float* scores, int32_t* ids, float* weights) {
+void CpuOps::route(const float* logits, int64_t S, int64_t E, int64_t k, const float* bias, const int64_t* tid2eid,
+                   const int64_t* token_ids, int64_t vocab, float route_scale, float* scores, int32_t* ids,
+                   float* weights) {
   if (k <= 0 || k > E) fail("route: top-k {} with {} experts", k, E);
   for (int64_t t = 0; t < S; ++t) {
     float* sc = scores + t * E;
     for (int64_t e = 0; e < E; ++e) sc[e] = std::sqrt(softplus(logits[t * E + e]));
     int32_t* chosen = ids + t * k;
-    if (fixed_ids != nullptr) {
+    if (tid2eid != nullptr) {
+      if (token_ids[t] < 0 || token_ids[t] >= vocab)
+        fail("route: token id {} at row {} outside tid2eid's {} rows", token_ids[t], t, vocab);
       for (int64_t j = 0; j < k; ++j) {
-        const int64_t e = fixed_ids[t * k + j];
+        const int64_t e = tid2eid[token_ids[t] * k + j];
         if (e < 0 || e >= E) fail("route: hash-routed expert id {} outside [0, {}) at token {}", e, E, t);
         chosen[j] = int32_t(e);
       }
@@ -60,6 +63,59 @@ void CpuOps::swiglu(const float* g, const float* u, int64_t M, int64_t I, float 
       }
     }
   });
+}
+
+}  // namespace dsv4
+
+namespace dsv4 {
+
+void CpuOps::moe_routed(const MoeArgs& a) {
+  const int64_t T = a.T, d = a.d, k = a.k;
+  std::fill(a.y, a.y + T * d, 0.0f);
+  for (int64_t i = 0; i < T * k; ++i)
+    if (a.ids[i] >= a.E) fail("moe: expert id {} outside [0, {}) at token {}", a.ids[i], a.E, i / k);
+  // Per expert: gather its tokens, run the expert on them, scatter-add (expert order, then token
+  // order, as the reference's loop over experts).
+  for (int64_t e = 0; e < a.E; ++e) {
+    std::vector<int64_t> rows;
+    std::vector<float> row_weight;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < k; ++j)
+        if (a.ids[t * k + j] == e) {
+          rows.push_back(t);
+          row_weight.push_back(a.weights[t * k + j]);
+        }
+    if (rows.empty()) continue;
+    const ExpertWeights& ex = a.experts[e];
+    const int64_t M = int64_t(rows.size()), I = ex.w1.out;
+    std::vector<float> xg(size_t(M * d)), g(size_t(M * I)), u(size_t(M * I)), yg(size_t(M * d));
+    for (int64_t m = 0; m < M; ++m) std::copy(a.x + rows[size_t(m)] * d, a.x + (rows[size_t(m)] + 1) * d, xg.begin() + m * d);
+    linear(LinearArgs{xg.data(), M, d, &ex.w1, 0, I, g.data(), I, a.act});
+    linear(LinearArgs{xg.data(), M, d, &ex.w3, 0, I, u.data(), I, a.act});
+    swiglu(g.data(), u.data(), M, I, a.swiglu_limit, row_weight.data(), g.data());
+    linear(LinearArgs{g.data(), M, I, &ex.w2, 0, d, yg.data(), d, a.act});
+    for (int64_t m = 0; m < M; ++m) {
+      float* dst = a.y + rows[size_t(m)] * d;
+      const float* src = yg.data() + m * d;
+      for (int64_t c = 0; c < d; ++c) dst[c] += src[c];
+    }
+  }
+}
+
+void CpuOps::embed(const int64_t* ids, int64_t T, const TensorView& table, int n, float* X) {
+  if (table.dtype != DType::BF16 || table.ndim() != 2) fail("embed: table must be BF16 [vocab, d]");
+  const int64_t vocab = table.dim(0), d = table.dim(1);
+  const uint16_t* bits = table.as<uint16_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    if (ids[t] < 0 || ids[t] >= vocab) fail("embed: token id {} outside [0, {}) at row {}", ids[t], vocab, t);
+    float* row = X + t * n * d;
+    for (int64_t c = 0; c < d; ++c) row[c] = bf16_to_f32(bits[ids[t] * d + c]);
+    for (int j = 1; j < n; ++j) std::copy(row, row + d, row + j * d);
+  }
+}
+
+void CpuOps::add(float* y, const float* x, int64_t n, float alpha) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
 }  // namespace dsv4

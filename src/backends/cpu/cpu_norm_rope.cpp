@@ -27,8 +27,8 @@ void CpuOps::rms_norm(const float* x, int64_t rows, int64_t n, int64_t ld, const
 }
 
 void CpuOps::rope(float* x, int64_t rows, int64_t vecs, int64_t row_stride, int64_t vec_stride, int64_t offset,
-                  const int64_t* positions, const RopeFrequencies& freqs, bool inverse) {
-  const int64_t pairs = int64_t(freqs.inv_freq.size());
+                  const int64_t* positions, const RopeTable& freqs, bool inverse) {
+  const int64_t pairs = freqs.rope_dim / 2;
   if (offset < 0 || (vecs > 1 && vec_stride < offset + 2 * pairs))
     fail("rope: channels [{}, {}) do not fit a vector stride of {}", offset, offset + 2 * pairs, vec_stride);
   parallel_rows(rows, 8, [&](int64_t r0, int64_t r1) {
@@ -36,7 +36,7 @@ void CpuOps::rope(float* x, int64_t rows, int64_t vecs, int64_t row_stride, int6
     for (int64_t r = r0; r < r1; ++r) {
       const float pos = float(positions[r]);
       for (int64_t i = 0; i < pairs; ++i) {
-        const float angle = pos * freqs.inv_freq[size_t(i)];
+        const float angle = pos * freqs.inv_freq[i];
         cs[size_t(i)] = std::cos(angle);
         sn[size_t(i)] = inverse ? -std::sin(angle) : std::sin(angle);
       }

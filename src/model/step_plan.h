@@ -1,0 +1,105 @@
+// The per-step metadata of a batched forward call (the "runner" side of the ops): which tokens
+// belong to which sequence, and where every vector of the step is read from and written to in
+// the cache pools, planned once on the host from the segments and the cache's block tables,
+// then uploaded in one copy and handed to every layer (DeepGEMM/FlashMLA-style metadata:
+// slot lists, block tables, per-token counts).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/kv_cache.h"
+
+namespace dsv4 {
+
+// One sequence's part of a call: `length` tokens at positions start .. start+length-1, rows
+// offset .. offset+length-1 of the call.
+struct SegmentSpan {
+  SequenceId seq = 0;
+  int64_t start = 0;
+  int64_t offset = 0;
+  int64_t length = 0;
+};
+
+// Compressed entries that complete during the step, for one compression ratio (4: CSA layers'
+// attention and indexer compressors; 128: HCA layers). backends/paged_ops.h CompressPoolParams
+// says how `src` addresses the call's rows and the rings.
+struct EmissionPlan {
+  int ratio = 0;
+  int64_t n = 0;
+  std::vector<int32_t> src;         // [n, L] L = 2·ratio (overlap) or ratio
+  std::vector<int64_t> first_pos;   // [n] w·ratio (the entry's RoPE position)
+  std::vector<int32_t> slot;        // [n] the entry's slot in the layer's pool
+  std::vector<int32_t> ring_rows;   // call rows to keep in the ring (the last R of each segment)
+  std::vector<int32_t> ring_dst;    // their ring slots s·R + p mod R
+};
+
+// The host-side plan. Token order = segment order (as the call's rows).
+struct StepPlan {
+  int64_t T = 0;                     // tokens of the call
+  std::vector<SegmentSpan> spans;
+  std::vector<int64_t> ids;          // [T]
+  std::vector<int64_t> positions;    // [T]
+  std::vector<int32_t> seg;          // [T] segment of each token
+  std::vector<int32_t> rows;         // [T] 0..T-1 (the call's own slots of call_kv)
+  int64_t Wn = 0;                    // sliding window
+  std::vector<int32_t> win_store;    // [T] window slot of each token (-1: its block slid out)
+  std::vector<int32_t> win;          // [T, Wn] window keys (PagedAttentionParams::win)
+  EmissionPlan e4, e128;
+  // CSA: entries visible to each token and the csa block table of each segment.
+  std::vector<int32_t> visible4;     // [T]
+  int64_t max_visible4 = 0;
+  int64_t table4_stride = 0;
+  std::vector<int32_t> table4;       // [segments, table4_stride]
+  // HCA: every visible entry's slot.
+  int64_t comp128_stride = 0;
+  std::vector<int32_t> comp128;      // [T, comp128_stride]
+  std::vector<int32_t> count128;     // [T]
+  // Rows whose logits the head computes.
+  std::vector<int64_t> head_rows;
+};
+
+// Plans a call over `spans` (distinct sequences, tokens in order) with token ids `ids`. The cache
+// must already hold room for every segment (CacheManager admit / extend). Throws dsv4::Error on
+// ids outside the vocabulary, overlapping or empty segments, and window blocks a segment needs
+// that already slid out.
+StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<SegmentSpan> spans,
+                   std::vector<int64_t> ids, const std::vector<bool>& all_logits);
+
+// The plan in backend memory (one upload), as the ops take it.
+struct DevicePlan {
+  int64_t T = 0, Wn = 0;
+  const int64_t* ids = nullptr;
+  const int64_t* positions = nullptr;
+  const int32_t* seg = nullptr;
+  const int32_t* rows = nullptr;
+  const int32_t* win_store = nullptr;
+  const int32_t* win = nullptr;
+  struct Emission {
+    int ratio = 0;
+    int64_t n = 0, ring_n = 0;
+    const int32_t* src = nullptr;
+    const int64_t* first_pos = nullptr;
+    const int32_t* slot = nullptr;
+    const int32_t* ring_rows = nullptr;
+    const int32_t* ring_dst = nullptr;
+  } e4, e128;
+  const int32_t* visible4 = nullptr;
+  int64_t max_visible4 = 0, segments = 0;
+  int64_t table4_stride = 0;
+  const int32_t* table4 = nullptr;
+  int64_t comp128_stride = 0;
+  const int32_t* comp128 = nullptr;
+  const int32_t* count128 = nullptr;
+  int64_t head_n = 0;
+  const int64_t* head_rows = nullptr;
+};
+
+}  // namespace dsv4
+
+namespace dsv4 {
+class Workspace;
+// Packs the plan into one buffer of the workspace (one upload).
+DevicePlan upload_plan(const StepPlan& plan, Workspace& ws);
+}  // namespace dsv4

@@ -1,0 +1,52 @@
+// The activations of a forward call: a bump allocator over chunks of backend memory. reset()
+// starts over from the first chunk, so the same sequence of requests yields the same addresses
+// (what CUDA-graph replay needs); chunks are added when a request does not fit and kept.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "backends/ops.h"
+
+namespace dsv4 {
+
+class Workspace {
+ public:
+  explicit Workspace(Ops& ops, size_t chunk_bytes = size_t(64) << 20);
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  void* bytes(size_t n);
+  float* floats(int64_t n) { return static_cast<float*>(bytes(size_t(n) * sizeof(float))); }
+  int32_t* ints(int64_t n) { return static_cast<int32_t*>(bytes(size_t(n) * sizeof(int32_t))); }
+  int64_t* longs(int64_t n) { return static_cast<int64_t*>(bytes(size_t(n) * sizeof(int64_t))); }
+  void reset();
+  // Everything requested after mark() is given back by rewind(mark).
+  struct Mark {
+    size_t chunk = 0, offset = 0, used = 0;
+  };
+  Mark mark() const { return {current_, offset_, used_}; }
+  void rewind(const Mark& m) {
+    current_ = m.chunk;
+    offset_ = m.offset;
+    used_ = m.used;
+  }
+  Ops& ops() const { return ops_; }
+  // Bytes handed out since the last reset / the most ever held.
+  size_t used() const { return used_; }
+  size_t capacity() const;
+
+ private:
+  struct Chunk {
+    void* ptr = nullptr;
+    size_t size = 0;
+  };
+  Ops& ops_;
+  size_t chunk_bytes_;
+  std::vector<Chunk> chunks_;
+  size_t current_ = 0, offset_ = 0, used_ = 0;
+};
+
+}  // namespace dsv4

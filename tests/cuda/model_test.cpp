@@ -1,0 +1,204 @@
+// The whole model on the GPU, end to end on golden-a, against the official reference and the CPU
+// backend: exact numerics reproduce the reference's logits (prefill, chunked prefill, decode),
+// official numerics stay as close to the CPU's official numerics as quantization noise allows,
+// greedy continuations through the decode path equal the reference's, MTP speculation is
+// lossless, and a sequence's tokens do not depend on its batch. Skips without a GPU.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "backends/cuda/cuda_ops.h"
+#include "cache/paged_kv_cache.h"
+#include "cuda_test_support.h"
+#include "model/golden_support.h"
+#include "runtime/engine.h"
+#include "support/test_support.h"
+
+namespace dsv4::test {
+namespace {
+
+constexpr uint64_t kBudget = 256ull << 20;
+
+struct Gpu {
+  std::unique_ptr<Ops> ops;
+  std::unique_ptr<Transformer> model;
+  static Gpu& get() {
+    static Gpu g;
+    return g;
+  }
+
+ private:
+  Gpu() {
+    ops = cuda::make_cuda_ops(0);
+    model = std::make_unique<Transformer>(golden_dir("golden-a"), ops.get());
+  }
+};
+
+CacheFormat format_for(Numerics n) { return n == Numerics::Exact ? CacheFormat::Reference : CacheFormat::Fp8; }
+
+// Logits of every position of `ids` through the cache in `chunks`.
+std::vector<float> run_chunked(const Transformer& model, Ops& ops, const std::vector<int64_t>& ids,
+                               const std::vector<int64_t>& chunks, Numerics numerics) {
+  Cache cache(model.config(), ops, kBudget, 2, ops.host_memory() ? CacheFormat::Reference : format_for(numerics));
+  ForwardOptions opts;
+  opts.numerics = numerics;
+  opts.streams = false;
+  std::vector<float> out;
+  int64_t p0 = 0;
+  for (int64_t c : chunks) {
+    if (p0 == 0)
+      cache.manager.admit(1, c);
+    else
+      cache.manager.extend(1, p0 + c);
+    const BatchResult r =
+        model.forward({{1, p0, std::vector<int64_t>(ids.begin() + p0, ids.begin() + p0 + c), true}}, cache.storage, opts);
+    out.insert(out.end(), r.logits.begin(), r.logits.end());
+    p0 += c;
+  }
+  return out;
+}
+
+struct RowStats {
+  double max_abs = 0, rel_l2 = 0;
+  int64_t argmax_ok = 0, rows = 0;
+};
+RowStats row_stats(const std::vector<float>& got, const std::vector<float>& want, int64_t V) {
+  RowStats s;
+  const Comparison c = compare(got, want);
+  s.max_abs = c.max_abs;
+  s.rel_l2 = c.rel_l2;
+  s.rows = int64_t(got.size()) / V;
+  for (int64_t r = 0; r < s.rows; ++r)
+    s.argmax_ok += argmax(got.data() + r * V, V) == argmax(want.data() + r * V, V) ? 1 : 0;
+  return s;
+}
+
+std::vector<float> pick_rows(const std::vector<float>& all, int64_t V, const Expected& positions) {
+  std::vector<float> out;
+  for (float p : positions.values) {
+    const auto row = row_of(all, V, int64_t(p));
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+class GpuGolden : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GpuGolden, ExactPrefillAndChunkedPrefillReproduceTheReference) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  GoldenA& g = GoldenA::get();
+  Gpu& gpu = Gpu::get();
+  const std::string p = GetParam();
+  const std::vector<int64_t>& ids = g.prompt(p);
+  const int64_t V = g.model().config().vocab_size, S = int64_t(ids.size());
+  const Expected pos = g.tensor("positions/" + p), want = g.tensor("logits_fp32_prefill/" + p);
+  const uint64_t seed = fresh_seed("GpuGolden.chunks");
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> chunks;
+  for (int64_t done = 0; done < S;) {
+    const int64_t c = std::min<int64_t>(S - done, done == 0 ? 1 + int64_t(rng() % 200) : 1 + int64_t(rng() % 128));
+    chunks.push_back(c);
+    done += c;
+  }
+  for (const auto& [name, ch] : {std::pair<std::string, std::vector<int64_t>>{"one-shot", {S}}, {"chunked", chunks}}) {
+    const std::vector<float> all = run_chunked(*gpu.model, *gpu.ops, ids, ch, Numerics::Exact);
+    const RowStats s = row_stats(pick_rows(all, V, pos), want.values, V);
+    std::printf("[gpu golden] exact %s %s: max|d| %.3g rel_l2 %.3g argmax %lld/%lld\n", name.c_str(), p.c_str(), s.max_abs,
+                s.rel_l2, static_cast<long long>(s.argmax_ok), static_cast<long long>(s.rows));
+    EXPECT_LE(s.max_abs, 1e-3) << name;
+    EXPECT_EQ(s.argmax_ok, s.rows) << name;
+  }
+}
+
+TEST_P(GpuGolden, ExactDecodeReproducesTheReference) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  GoldenA& g = GoldenA::get();
+  Gpu& gpu = Gpu::get();
+  const std::string p = GetParam();
+  const std::vector<int64_t>& ids = g.prompt(p);
+  const int64_t V = g.model().config().vocab_size;
+  const Expected pos = g.tensor("positions_decode/" + p), want = g.tensor("logits_fp32_decode/" + p);
+  const int64_t first = int64_t(pos.values.front());
+  std::vector<int64_t> chunks = {first};
+  for (int64_t t = first; t < int64_t(ids.size()); ++t) chunks.push_back(1);
+  const std::vector<float> all = run_chunked(*gpu.model, *gpu.ops, ids, chunks, Numerics::Exact);
+  const RowStats s = row_stats(pick_rows(all, V, pos), want.values, V);
+  std::printf("[gpu golden] exact decode %s: max|d| %.3g argmax %lld/%lld\n", p.c_str(), s.max_abs,
+              static_cast<long long>(s.argmax_ok), static_cast<long long>(s.rows));
+  EXPECT_LE(s.max_abs, 1e-3);
+  EXPECT_EQ(s.argmax_ok, s.rows);
+}
+
+// Official numerics: the GPU (FP8 tensor cores, FP8 ds_mla cache) may not be farther from the
+// CPU's official numerics than those are from exact numerics on the same prompt.
+TEST_P(GpuGolden, OfficialWithinQuantizationNoiseOfTheCpu) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  GoldenA& g = GoldenA::get();
+  Gpu& gpu = Gpu::get();
+  const std::string p = GetParam();
+  const std::vector<int64_t>& ids = g.prompt(p);
+  const int64_t V = g.model().config().vocab_size, S = int64_t(ids.size());
+  const std::vector<float> gpu_off = run_chunked(*gpu.model, *gpu.ops, ids, {S}, Numerics::Official);
+  const std::vector<float> cpu_off = run_chunked(g.model(), cpu_ops(), ids, {S}, Numerics::Official);
+  const std::vector<float> cpu_exact = run_chunked(g.model(), cpu_ops(), ids, {S}, Numerics::Exact);
+  const RowStats a = row_stats(gpu_off, cpu_off, V), b = row_stats(cpu_off, cpu_exact, V);
+  std::printf("[gpu golden] official %s: |gpu-cpu| rel_l2 %.4f argmax %lld/%lld; |cpu official-exact| rel_l2 %.4f argmax %lld/%lld\n",
+              p.c_str(), a.rel_l2, static_cast<long long>(a.argmax_ok), static_cast<long long>(a.rows), b.rel_l2,
+              static_cast<long long>(b.argmax_ok), static_cast<long long>(b.rows));
+  EXPECT_LE(a.rel_l2, b.rel_l2);
+  EXPECT_GE(a.argmax_ok, b.argmax_ok);
+}
+
+INSTANTIATE_TEST_SUITE_P(Prompts, GpuGolden, ::testing::Values("p0", "p1", "p2"));
+
+std::vector<std::vector<int32_t>> generate(const Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
+                                           int draft_tokens, int max_tokens) {
+  EngineOptions o;
+  o.numerics = Numerics::Exact;
+  o.max_sequences = 4;
+  o.cache_bytes = kBudget;
+  o.max_tokens_per_step = 512;
+  o.draft_tokens = draft_tokens;
+  Engine engine(model, o);
+  std::vector<GenerationRequest> reqs;
+  for (const auto& p : prompts) {
+    GenerationRequest r;
+    r.prompt.assign(p.begin(), p.end());
+    r.params.temperature = 0.0f;
+    r.params.max_tokens = max_tokens;
+    r.params.ignore_eos = true;
+    reqs.push_back(std::move(r));
+  }
+  std::vector<std::vector<int32_t>> out;
+  for (const GenerationResult& r : engine.generate(reqs)) out.push_back(r.ids);
+  return out;
+}
+
+// Greedy through the engine on the GPU: the reference's continuations; the same with MTP
+// speculation (lossless); each sequence's tokens the same alone and in a batch.
+TEST(GpuEngine, GreedyMatchesTheReferenceWithAndWithoutSpeculationAndBatching) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  GoldenA& g = GoldenA::get();
+  Gpu& gpu = Gpu::get();
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<std::vector<int32_t>> want;
+  for (const char* p : {"p0", "p1", "p2"}) {
+    prompts.push_back(g.prompt(p));
+    const Expected e = g.tensor(std::string("greedy/") + p);
+    want.emplace_back(e.values.begin(), e.values.end());
+  }
+  const int n = int(want[0].size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(generate(*gpu.model, {prompts[i]}, 0, n).at(0), want[i]) << "alone, prompt " << i;
+  }
+  const auto batched = generate(*gpu.model, prompts, 0, n);
+  const auto speculative = generate(*gpu.model, prompts, 2, n);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(batched.at(i), want[i]) << "batched, prompt " << i;
+    EXPECT_EQ(speculative.at(i), want[i]) << "MTP speculation, prompt " << i;
+  }
+}
+
+}  // namespace
+}  // namespace dsv4::test
