@@ -127,6 +127,7 @@ void Engine::finish(Sequence& s, FinishReason reason) {
 }
 
 void Engine::accept_token(Sequence& s, const SampledToken& t) {
+  s.sampler.accept(t.id);  // structured output: advance the constraint (throws if it forbids t)
   if (s.output.empty()) s.first_token = Clock::now();
   s.output.push_back(t.id);
   s.tokens.push_back(t.id);
@@ -177,9 +178,14 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
     }
     return;
   }
+  // Constrained requests draft under a copy of their constraint advanced through the drafts, so
+  // drafts follow the format (drafting stops once it allows nothing more: the value ended).
+  std::vector<std::unique_ptr<TokenConstraint>> lookahead(seqs.size());
+  std::vector<float> masked;
   std::vector<MtpSegment> segs;
   for (size_t i = 0; i < seqs.size(); ++i) {
     Sequence& s = *seqs[i];
+    if (TokenConstraint* c = s.sampler.constraint()) lookahead[i] = c->clone();
     s.drafts.clear();
     s.draft_probs.clear();
     const int64_t T = s.processed;
@@ -220,7 +226,15 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
       Sequence& s = *seqs[i];
       if (want[i] <= step) continue;  // step 0 of a sequence that drafts nothing: catch-up only
       const int64_t last = r.logit_rows[j] - 1;
-      const std::span<const float> logits(r.logits_of(j, last, V), size_t(V));
+      std::span<const float> logits(r.logits_of(j, last, V), size_t(V));
+      if (lookahead[i]) {
+        const std::vector<uint64_t>& allowed = lookahead[i]->allowed();
+        if (std::all_of(allowed.begin(), allowed.end(), [](uint64_t w) { return w == 0; })) {
+          want[i] = int(s.drafts.size());  // the value is complete: nothing to draft
+          continue;
+        }
+        logits = mask_logits(logits, allowed, masked);
+      }
       std::vector<int32_t> ctx_out = s.output;
       ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.end());
       std::vector<float> probs;
@@ -232,6 +246,7 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
         s.drafts.push_back(sample_from(probs, s.sampler.stream().uniform()));
         s.draft_probs.push_back(std::move(probs));
       }
+      if (lookahead[i]) lookahead[i]->accept(s.drafts.back());  // allowed: it was sampled under the mask
       const int64_t row = r.token_row[j] + r.logit_rows[j] - 1;
       own[i].assign(r.streams.begin() + row * nd, r.streams.begin() + (row + 1) * nd);
     }
@@ -322,10 +337,25 @@ bool Engine::step() {
     const SamplingParams& p = s.request.params;
     const size_t k = s.drafts.size();
     std::vector<std::vector<float>> target(k + 1);
+    // Constrained: target j is masked by the constraint advanced through drafts[0..j), so the
+    // kept tokens are distributed exactly as constrained sampling without speculation. Past a
+    // draft the constraint forbids (external drafters) verification stops at that draft, and
+    // past the end of the value nothing more is kept, so those targets go unmasked.
+    std::unique_ptr<TokenConstraint> lookahead = s.sampler.constraint() ? s.sampler.constraint()->clone() : nullptr;
+    std::vector<float> masked;
     for (size_t j = 0; j <= k; ++j) {
       std::vector<int32_t> ctx_out = s.output;
       ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.begin() + int64_t(j));
-      const std::span<const float> logits(r.logits_of(i, int64_t(j), V), size_t(V));
+      std::span<const float> logits(r.logits_of(i, int64_t(j), V), size_t(V));
+      if (lookahead) {
+        const std::vector<uint64_t>& allowed = lookahead->allowed();
+        if (std::any_of(allowed.begin(), allowed.end(), [](uint64_t w) { return w != 0; })) {
+          logits = mask_logits(logits, allowed, masked);
+          if (j < k && !lookahead->accept(s.drafts[j])) lookahead.reset();
+        } else {
+          lookahead.reset();
+        }
+      }
       if (p.greedy())
         apply_penalties(logits, p, s.context(ctx_out), eos_ids_, target[j]);
       else

@@ -141,6 +141,21 @@ int32_t sample_from(std::span<const float> probs, double u) {
   return last;
 }
 
+std::span<const float> mask_logits(std::span<const float> logits, const std::vector<uint64_t>& allowed,
+                                   std::vector<float>& scratch) {
+  scratch.assign(logits.size(), kNegInf);
+  const size_t n = std::min(logits.size(), allowed.size() * 64);
+  for (size_t w = 0; w * 64 < n; ++w) {
+    uint64_t bits = allowed[w];
+    while (bits) {
+      const size_t v = w * 64 + size_t(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      if (v < n) scratch[v] = logits[v];
+    }
+  }
+  return scratch;
+}
+
 void raw_logprobs(std::span<const float> logits, int32_t id, int n, SampledToken& out) {
   const float m = *std::max_element(logits.begin(), logits.end());
   double sum = 0.0;
@@ -163,18 +178,31 @@ Sampler::Sampler(SamplingParams params, std::vector<int32_t> eos_ids)
       eos_ids_(std::move(eos_ids)),
       stream_(params_.seed ? *params_.seed : (uint64_t(std::random_device{}()) << 32 | std::random_device{}())) {
   params_.validate();
+  if (params_.constraint) {
+    std::vector<int32_t> end_ids = eos_ids_;
+    end_ids.insert(end_ids.end(), params_.stop_token_ids.begin(), params_.stop_token_ids.end());
+    constraint_ = params_.constraint->start(std::move(end_ids));
+  }
 }
 
-SampledToken Sampler::sample(std::span<const float> logits, const TokenContext& ctx) {
+void Sampler::accept(int32_t id) {
+  if (constraint_ && !constraint_->accept(id))
+    fail("sampling: token {} is not allowed here by the {} response format", id, params_.constraint->name());
+}
+
+SampledToken Sampler::sample(std::span<const float> raw, const TokenContext& ctx) {
   SampledToken t;
+  const std::span<const float> logits = constraint_ ? mask_logits(raw, constraint_->allowed(), masked_) : raw;
   if (params_.greedy()) {
     apply_penalties(logits, params_, ctx, eos_ids_, scratch_);
     t.id = argmax(scratch_);
+    if (constraint_ && !std::isfinite(scratch_[size_t(t.id)]))
+      fail("sampling: the {} response format leaves no token to choose", params_.constraint->name());
   } else {
     sampling_distribution(logits, params_, ctx, eos_ids_, scratch_);
     t.id = sample_from(scratch_, stream_.uniform());
   }
-  if (params_.logprobs >= 0) raw_logprobs(logits, t.id, params_.logprobs, t);
+  if (params_.logprobs >= 0) raw_logprobs(raw, t.id, params_.logprobs, t);
   return t;
 }
 

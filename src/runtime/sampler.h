@@ -1,7 +1,8 @@
 // Turning logits into tokens: penalties, min-tokens masking, greedy, temperature, min-p, top-k,
 // top-p, a per-request random stream, and logprobs.
 //
-// Order of operations (as vLLM v1): repetition/presence/frequency penalties and the min_tokens
+// Order of operations (as vLLM v1): a structured-output constraint (params.constraint) first sets
+// the logits of the tokens it forbids to -inf; then repetition/presence/frequency penalties and the min_tokens
 // mask change the logits; greedy takes their argmax; otherwise temperature, then min-p, top-k and
 // top-p filter the distribution, which is renormalized and sampled by inverse CDF with one
 // uniform draw from the request's stream. Reported logprobs are those of the model's raw
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -59,15 +61,25 @@ void apply_penalties(std::span<const float> logits, const SamplingParams& params
 // Draws from a distribution by inverse CDF (vocabulary order) with uniform u in [0, 1).
 int32_t sample_from(std::span<const float> probs, double u);
 
+// The logits with -inf for every token `allowed` forbids (token_constraint.h), in scratch.
+std::span<const float> mask_logits(std::span<const float> logits, const std::vector<uint64_t>& allowed,
+                                   std::vector<float>& scratch);
+
 // log-softmax of raw logits at `id`, plus the top-n alternatives.
 void raw_logprobs(std::span<const float> logits, int32_t id, int n, SampledToken& out);
 
 class Sampler {
  public:
   // params must be valid (params.validate()); a request without a seed gets one from the OS.
+  // With params.constraint, the sequence's constraint state starts here (EOS and the stop ids
+  // end it).
   Sampler(SamplingParams params, std::vector<int32_t> eos_ids);
 
   SampledToken sample(std::span<const float> logits, const TokenContext& ctx);
+  // Advances the constraint past a token the sequence accepted (no-op without one); throws
+  // dsv4::Error when the constraint does not allow it.
+  void accept(int32_t id);
+  TokenConstraint* constraint() { return constraint_.get(); }
   const SamplingParams& params() const { return params_; }
   RandomStream& stream() { return stream_; }
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
@@ -76,7 +88,8 @@ class Sampler {
   SamplingParams params_;
   std::vector<int32_t> eos_ids_;
   RandomStream stream_;
-  std::vector<float> scratch_;
+  std::unique_ptr<TokenConstraint> constraint_;
+  std::vector<float> scratch_, masked_;
 };
 
 }  // namespace dsv4

@@ -25,6 +25,11 @@ void SamplingParams::validate() const {
     if (id < 0) fail("stop_token_ids must be non-negative, got {}", id);
   for (const std::string& s : stop_strings)
     if (s.empty()) fail("stop strings must not be empty");
+  // A constrained output must end where the value is complete: masking EOS there would leave
+  // no token to sample.
+  if (constraint && ignore_eos) fail("ignore_eos cannot be combined with a {} response format", constraint->name());
+  if (constraint && min_tokens > 0)
+    fail("min_tokens (got {}) cannot be combined with a {} response format", min_tokens, constraint->name());
   if (logprobs < -1 || logprobs > 20) fail("logprobs must be in [0, 20] (or absent), got {}", logprobs);
 }
 

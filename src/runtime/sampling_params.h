@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "runtime/token_constraint.h"
 
 namespace dsv4 {
 
@@ -23,6 +26,10 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids;
   std::vector<std::string> stop_strings;
   int logprobs = -1;                // -1 => none; N >= 0 => chosen token's logprob + top-N alternatives
+  // Structured output (response_format json_object / json_schema; runtime/structured/): the
+  // tokens that break the format are masked before everything else. Shared and immutable; each
+  // sequence starts its own state from it. Null => unconstrained.
+  std::shared_ptr<const TokenConstraintFactory> constraint;
 
   // Throws dsv4::Error naming the offending field and value.
   void validate() const;

@@ -170,6 +170,7 @@ ChatRequest parse_chat_request(const Json& body) {
     throw ApiError(400, fmt::format("malformed messages: {}", e.what()), "messages");
   }
   apply_thinking_switches(body, r.encode);
+  if (r.gen.response_format.constrained()) r.encode.mode = chat::ThinkingMode::kChat;  // see response_format.h
   r.logprobs = get_bool(body, "logprobs").value_or(false);
   if (auto v = get_int_in(body, "top_logprobs", 0, 20)) {
     if (!r.logprobs) bad_request("top_logprobs", "'top_logprobs' needs logprobs=true");
@@ -347,6 +348,7 @@ MessagesRequest parse_messages_request(const Json& body) {
   }
   if (const Json* oc = get_object(body, "output_config"))
     if (auto effort = get_string(*oc, "effort", "output_config")) r.encode.reasoning_effort = effort_for(*effort, "output_config.effort");
+  if (r.gen.response_format.constrained()) r.encode.mode = chat::ThinkingMode::kChat;
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "server/response_format.h"
 
+#include "core/error.h"
+#include "runtime/structured/response_format.h"
 #include "server/api_error.h"
 
 namespace dsv4::server {
@@ -8,6 +10,7 @@ ResponseFormat parse_response_format(const Json& request) {
   ResponseFormat f;
   const Json* rf = get_object(request, "response_format");
   if (!rf) return f;
+  f.raw = *rf;
   const std::optional<std::string> type = get_string(*rf, "type", "response_format");
   if (!type) bad_request("response_format.type", "'response_format.type' is required");
   if (*type == "text") return f;
@@ -31,16 +34,16 @@ ResponseFormat parse_response_format(const Json& request) {
   return f;
 }
 
-void attach_response_format(const ResponseFormat& format, GenerationRequest& /*request*/) {
-  switch (format.type) {
-    case ResponseFormat::Type::Text:
-      return;
-    case ResponseFormat::Type::JsonObject:
-    case ResponseFormat::Type::JsonSchema:
-      throw ApiError(400,
-                     "response_format of type json_object / json_schema needs constrained decoding, which this "
-                     "server does not support yet",
-                     "response_format.type", "invalid_request_error", "unsupported_response_format");
+void attach_response_format(const ResponseFormat& format, const std::shared_ptr<const structured::TokenTrie>& vocabulary,
+                            GenerationRequest& request) {
+  if (!format.constrained()) return;
+  if (!vocabulary)
+    throw ApiError(400, "response_format json_object / json_schema needs the model's tokenizer.json", "response_format.type",
+                   "invalid_request_error", "unsupported_response_format");
+  try {
+    request.params.constraint = structured::response_format_constraint(format.raw, vocabulary);
+  } catch (const Error& e) {
+    throw ApiError(400, e.message(), "response_format");
   }
 }
 

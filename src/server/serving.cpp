@@ -29,7 +29,7 @@ std::vector<GenerationRequest> make_choices(const ServingContext& ctx, const std
   GenerationRequest g{prompt, gen.params};
   g.params.max_tokens = resolve_max_tokens(gen, int64_t(prompt.size()), ctx.max_model_len, prompt_field);
   g.params.logprobs = logprobs;
-  attach_response_format(gen.response_format, g);
+  attach_response_format(gen.response_format, ctx.vocabulary, g);
   std::vector<GenerationRequest> out;
   for (int i = 0; i < gen.n; ++i) {
     out.push_back(g);

@@ -25,6 +25,7 @@ struct ServingContext {
   int64_t vocab_size = 0;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;  // null: token-id prompts only
   std::optional<uint32_t> think_close_id;                 // "</think>"
+  std::shared_ptr<const structured::TokenTrie> vocabulary;  // for response_format (null without a tokenizer)
   EngineDriver* driver = nullptr;
   Metrics* metrics = nullptr;
   bool log_requests = true;

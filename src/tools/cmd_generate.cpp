@@ -1,6 +1,6 @@
 // dsv4 generate MODEL_DIR (--ids ... | --ids-file F | --prompt TEXT | --prompt-file F |
 //   --messages FILE [--thinking|--chat]) [--max-tokens N] [sampling flags] [--stop TEXT]
-//   [--numerics exact|official] [--speculative mtp --draft-tokens k] [--json]
+//   [--numerics exact|official] [--speculative mtp --draft-tokens k] [--json-schema FILE | --json-object] [--json]
 // Generates on the CPU reference backend through the decode cache: streams the tokens as they
 // are produced (ids for an id prompt, text for a text prompt), then prints prompt / decode
 // tokens per second and the MTP acceptance rate; --json prints one object instead.
@@ -30,8 +30,9 @@ struct GenerateArgs {
 };
 
 void run_generate(const GenerateArgs& a) {
-  const SamplingParams params = sampling_params(a.gen);
+  SamplingParams params = sampling_params(a.gen);
   const Prompt prompt = read_prompt(a.prompt, a.dir);
+  const bool constrained = attach_response_format(a.gen, a.dir, prompt.tokenizer, params);
   const Backend backend = make_backend(a.gen.device);
   const Transformer model(a.dir, backend.ops);
   const EngineOptions o = engine_options(a.gen, a.dir, prompt.tokenizer);
@@ -40,7 +41,8 @@ void run_generate(const GenerateArgs& a) {
 
   const bool stream = !a.json;
   std::unique_ptr<tokenizer::StreamDetokenizer> detok;
-  if (prompt.is_text) detok = std::make_unique<tokenizer::StreamDetokenizer>(*prompt.tokenizer);
+  // Structured output: the text is the JSON value alone (the EOS that ends it is not printed).
+  if (prompt.is_text) detok = std::make_unique<tokenizer::StreamDetokenizer>(*prompt.tokenizer, constrained);
   std::string text;
   engine.submit(req, [&](uint64_t, const SampledToken& t) {
     if (detok) {
@@ -112,6 +114,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("MODEL_DIR", a->dir, "Checkpoint directory (config.json + safetensors)")->required();
   add_prompt_options(cmd, a->prompt);
   add_generation_options(cmd, a->gen);
+  add_response_format_options(cmd, a->gen);
   cmd->add_flag("--json", a->json, "Print one JSON object {ids, text, prompt_tokens_per_s, decode_tokens_per_s, acceptance_rate, ...}");
   cmd->callback([a] { with_context("generate with " + a->dir, [&] { run_generate(*a); }); });
 }

@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "model/numerics.h"
 #include "model/transformer.h"
+#include "runtime/structured/token_trie.h"
 #include "server/api_server.h"
 #include "server/engine_driver.h"
 #include "server/metrics.h"
@@ -182,6 +183,7 @@ void run_serve(const ServeArgs& a) {
       std::fprintf(stderr, "[serve] loading the tokenizer ...\n");
       ctx.tokenizer = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(a.dir));
       ctx.think_close_id = ctx.tokenizer->token_id("</think>");
+      ctx.vocabulary = structured::TokenTrie::from_tokenizer(*ctx.tokenizer);  // response_format's token masks
     } else {
       std::fprintf(stderr, "[serve] %s has no tokenizer.json: only token-id prompts on /v1/completions\n", a.dir.c_str());
     }

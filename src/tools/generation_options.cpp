@@ -1,8 +1,10 @@
 #include "tools/generation_options.h"
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "model/numerics.h"
 #include "tools/backend.h"
+#include "runtime/structured/response_format.h"
 #include "tools/token_ids.h"
 
 namespace dsv4::tools {
@@ -27,6 +29,37 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
   cmd->add_option("--draft-tokens", a.draft_tokens, "Drafts per step with --speculative (1..4, default 2)");
   cmd->add_option("--cache-mib", a.cache_mib, "Cache budget in MiB (default 1024)");
   add_device_option(cmd, a.device);
+}
+
+void add_response_format_options(CLI::App* cmd, GenerationArgs& a) {
+  auto* schema = cmd->add_option("--json-schema", a.json_schema,
+                                 "Output must be JSON valid under this JSON Schema file (a schema, or an OpenAI "
+                                 "json_schema object {name, schema, strict}); needs MODEL_DIR/tokenizer.json");
+  auto* object = cmd->add_flag("--json-object", a.json_object, "Output must be one JSON object");
+  schema->excludes(object);
+}
+
+bool attach_response_format(const GenerationArgs& a, const std::string& model_dir,
+                            std::shared_ptr<const tokenizer::Tokenizer> tok, SamplingParams& params) {
+  if (a.json_schema.empty() && !a.json_object) return false;
+  nlohmann::ordered_json format = {{"type", "json_object"}};
+  if (!a.json_schema.empty()) {
+    nlohmann::ordered_json schema;
+    try {
+      schema = nlohmann::ordered_json::parse(read_file(a.json_schema, "JSON schema file"));
+    } catch (const nlohmann::ordered_json::exception& e) {
+      fail("--json-schema: {} is not valid JSON: {}", a.json_schema, e.what());
+    }
+    if (schema.is_object() && schema.contains("schema")) schema = schema["schema"];  // {name, schema, strict}
+    format = {{"type", "json_schema"}, {"json_schema", {{"name", "cli"}, {"schema", std::move(schema)}}}};
+  }
+  if (!tok) tok = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(model_dir));
+  const std::string flag = a.json_schema.empty() ? std::string("--json-object") : "--json-schema " + a.json_schema;
+  params.constraint = with_context(flag, [&] {
+    return structured::response_format_constraint(format, structured::TokenTrie::from_tokenizer(*tok));
+  });
+  params.validate();
+  return true;
 }
 
 SamplingParams sampling_params(const GenerationArgs& a) {

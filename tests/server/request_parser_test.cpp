@@ -68,15 +68,17 @@ TEST(RequestParser, SamplingFieldsAndTheirErrors) {
   EXPECT_EQ(param_of([] { parse_completion_request(Json::parse(R"({"prompt": [[1], "x"]})")); }), "prompt");
 }
 
-TEST(RequestParser, ResponseFormatIsParsedThenRefusedAtTheOnePlace) {
+TEST(RequestParser, ResponseFormatIsParsedAndSwitchesThinkingOff) {
   const ChatRequest r = parse_chat_request(
       body(R"(, "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": true}})"));
   EXPECT_EQ(r.gen.response_format.type, ResponseFormat::Type::JsonSchema);
   EXPECT_EQ(r.gen.response_format.schema_name, "w");
   EXPECT_TRUE(r.gen.response_format.strict);
+  EXPECT_EQ(r.encode.mode, ThinkingMode::kChat);  // the constraint holds from the first token
   GenerationRequest g;
-  EXPECT_THROW(attach_response_format(r.gen.response_format, g), ApiError);
-  EXPECT_NO_THROW(attach_response_format(ResponseFormat{}, g));
+  EXPECT_THROW(attach_response_format(r.gen.response_format, nullptr, g), ApiError);  // no tokenizer
+  EXPECT_NO_THROW(attach_response_format(ResponseFormat{}, nullptr, g));
+  EXPECT_FALSE(g.params.constraint);
 }
 
 TEST(RequestParser, AnthropicMessagesBecomeEncoderMessages) {

@@ -247,17 +247,33 @@ def test_400_invalid_fields_name_the_field(server):
     err(server.post("/v1/completions", {"prompt": ""}), 400, "prompt")
 
 
-def test_400_response_format_is_validated_then_refused(server):
+def test_response_format_constrains_the_answer(server, openai_client):
     ok = {"messages": MSG, "max_tokens": 2}
     assert server.post("/v1/chat/completions", {**ok, "response_format": {"type": "text"}})[0] == 200
-    e = err(server.post("/v1/chat/completions", {**ok, "response_format": {"type": "json_object"}}), 400,
-            "response_format.type")
-    assert "constrained decoding" in e["message"]
-    err(server.post("/v1/chat/completions", {**ok, "response_format": {"type": "json_schema", "json_schema": {
-        "name": "x", "schema": {"type": "object"}}}}), 400, "response_format.type")
+    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"],
+              "additionalProperties": False}
+    r = openai_client.chat.completions.create(
+        model="m", messages=MSG, max_tokens=64, temperature=0.8, seed=3,
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}})
+    c = r.choices[0]
+    assert c.finish_reason == "stop", c  # the constraint ends the value, then only EOS is allowed
+    assert json.loads(c.message.content) in ({"answer": "yes"}, {"answer": "no"})
+    assert c.message.reasoning_content is None  # JSON formats answer in non-thinking mode
+    r = openai_client.chat.completions.create(model="m", messages=MSG, max_tokens=200, temperature=0.8, seed=4,
+                                              response_format={"type": "json_object"})
+    if r.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(r.choices[0].message.content), dict)
+    else:
+        assert r.choices[0].message.content.lstrip().startswith("{")
+
+
+def test_400_response_format_is_validated(server):
+    ok = {"messages": MSG, "max_tokens": 2}
     err(server.post("/v1/chat/completions", {**ok, "response_format": {"type": "json_schema"}}), 400,
         "response_format.json_schema")
     err(server.post("/v1/chat/completions", {**ok, "response_format": {"type": "yaml"}}), 400, "response_format.type")
+    err(server.post("/v1/chat/completions", {**ok, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "patternProperties": {"^a": {}}}}}}), 400, "response_format")
 
 
 def test_400_context_length(server, openai_client):
