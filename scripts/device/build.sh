@@ -11,7 +11,8 @@
 # COPY_TO (optional): also copy the stage there (an ignored /build*/ folder of the checkout the
 # run tool sends, when that is not this one); carry that folder instead.
 # BUILD=<dir> reuses a configured build tree; BENCHES="..." picks the benchmarks (empty: none,
-# e.g. to stay under the run tool's 64 MiB when the golden model travels too).
+# e.g. to stay under the run tool's 64 MiB when the golden model travels too); GOLDEN=0 leaves
+# golden-a out (43 MB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,10 +36,15 @@ for bin in "$STAGE/bin/"*; do
     grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|libdl|librt|libpthread|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
 done
-mkdir -p "$STAGE/shared/golden"
-cp -r ../shared/golden/golden-a "$STAGE/shared/golden/"
-chmod -R u+w "$STAGE/shared"
-cp scripts/device/run.sh bench/cuda/torch_baseline.py bench/cuda/gemm_baseline.py "$STAGE/"
+if [ "${GOLDEN:-1}" = 1 ]; then
+  mkdir -p "$STAGE/shared/golden"
+  cp -r ../shared/golden/golden-a "$STAGE/shared/golden/"
+  chmod -R u+w "$STAGE/shared"
+fi
+if [ -f .cache/tokenizer/deepseek-v4/tokenizer.json ]; then  # text prompts on random-weight models
+  mkdir -p "$STAGE/tokenizer" && cp .cache/tokenizer/deepseek-v4/tokenizer.json "$STAGE/tokenizer/"
+fi
+cp scripts/device/run.sh scripts/device/bench_model.sh bench/cuda/torch_baseline.py bench/cuda/gemm_baseline.py "$STAGE/"
 { git rev-parse HEAD; git status --porcelain --untracked-files=no | grep -q . && echo "(working tree modified)"; } \
   >"$STAGE/COMMIT" || true
 if [ $# -ge 1 ]; then

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/paged_ops.h"
+#include "backends/random_fill.h"
 #include "core/linear_weight.h"
 
 namespace dsv4 {
@@ -105,6 +106,17 @@ class Ops {
   // tensors in their checkpoint formats. The returned views live as long as the backend.
   virtual LinearWeight prepare_weight(const LinearWeight& w) = 0;
   virtual TensorView prepare_tensor(const TensorView& t) = 0;
+  // CUDA graphs: the ops queued between graph_begin() and graph_end() are recorded, not run;
+  // graph_replay(id) runs them again on the same buffers (whose contents may change). Between
+  // begin and end no op may allocate, synchronize or copy to the host. Backends without graphs
+  // say so with graphs_supported() == false (the others then throw).
+  virtual bool graphs_supported() const { return false; }
+  virtual void graph_begin();
+  virtual uint64_t graph_end();
+  virtual void graph_replay(uint64_t id);
+  virtual void graph_release(uint64_t id);
+  // A seeded random tensor in a checkpoint format, written in place (--random-weights).
+  virtual void fill_random(const RandomFillParams& p) = 0;
 
   // ---- GEMM ----
   // y[m, j] = Σ_k x[m, k] · W[row0 + j, k]   for m < M, j < N; K = w.in.

@@ -20,7 +20,13 @@
 namespace dsv4 {
 
 inline constexpr int64_t kCacheBlockTokens = 128;
-inline constexpr int64_t kWindowBlocksPerSequence = 3;  // see CacheManager
+// Window blocks a sequence keeps between calls: the two that hold its sliding window and one more
+// so that a speculative rollback can step back across a block boundary.
+inline constexpr int64_t kWindowBlocksLive = 3;
+// Window blocks a sequence may hold at once (what the pool is sized for): an extension keeps the
+// live blocks of the old end until the next one, so a chunk of any length reads its start's
+// window from the cache while the blocks of its own end are allocated.
+inline constexpr int64_t kWindowBlocksPerSequence = 2 * kWindowBlocksLive;
 
 // Compressor partial state: a ring of the per-token kv/gate projections, position p in slot
 // p mod compressor_ring_tokens(ratio). The reference keeps coff·c tokens (8 for ratio 4: the

@@ -12,7 +12,7 @@ int64_t blocks_for(int64_t tokens) { return (tokens + kCacheBlockTokens - 1) / k
 
 // Window blocks a sequence of `nblocks` token blocks keeps: the last two hold its sliding window,
 // one more lets a speculative rollback step back across a block boundary.
-int64_t first_live_window_block(int64_t nblocks) { return std::max<int64_t>(0, nblocks - kWindowBlocksPerSequence); }
+int64_t first_live_window_block(int64_t nblocks) { return std::max<int64_t>(0, nblocks - kWindowBlocksLive); }
 
 }  // namespace
 
@@ -31,10 +31,11 @@ std::vector<int32_t> CacheManager::needed(const SequenceBlocks* s, int64_t want)
   if (want <= have) return n;
   for (size_t p = 0; p < pools_.size(); ++p) {
     if (p == window_pool()) {
-      // New window blocks: those of [max(have, first_live(want)), want); freed ones come back first.
+      // New window blocks: those of [max(have, first_live(want)), want); the blocks that slid out
+      // of the old end's window at an earlier extension come back first.
       const int64_t from = std::max(have, first_live_window_block(want));
       int64_t freed = 0;
-      for (int64_t b = first_live_window_block(have); b < first_live_window_block(want) && b < have; ++b)
+      for (int64_t b = 0; b < first_live_window_block(have); ++b)
         if (s && s->tables[p][size_t(b)] >= 0 && pools_[p]->ref_count(s->tables[p][size_t(b)]) == 1) ++freed;
       n[p] = int32_t(std::max<int64_t>(0, (want - from) - freed));
     } else {
@@ -59,9 +60,10 @@ void CacheManager::grow(SequenceBlocks& s, int64_t tokens) {
     if (n[p] > pools_[p]->free_blocks())
       fail("cache full: growing a sequence to {} tokens needs {} more '{}' blocks, {} of {} free", tokens, n[p],
            pools_[p]->name(), pools_[p]->free_blocks(), pools_[p]->capacity());
-  // Slide the window first so its blocks can be reused, then allocate (cannot fail now).
+  // Release the window blocks that slid out before the old end's window (kept through the last
+  // extension), then allocate (cannot fail now). The old end's window stays for this call.
   auto& win = s.tables[window_pool()];
-  for (int64_t b = first_live_window_block(have); b < first_live_window_block(want) && b < have; ++b)
+  for (int64_t b = 0; b < first_live_window_block(have); ++b)
     if (win[size_t(b)] >= 0) {
       pools_[window_pool()]->release(win[size_t(b)]);
       win[size_t(b)] = -1;

@@ -3,8 +3,10 @@
 //
 // A sequence of T tokens owns ceil(T/128) blocks of every compressed pool (block j covers tokens
 // [128j, 128j+128)), the window blocks of its last three token blocks (two hold the window, one
-// lets a speculative rollback cross a block boundary; older ones are released as it grows), and
-// one state slot.
+// lets a speculative rollback cross a block boundary), and one state slot. An extension keeps
+// the window blocks of the old end too, until the next extension releases them: the forward call
+// that fills the new tokens reads the window of its first token from them, however long it is
+// (blocks in the middle of a long extension, which no window will ever need, are never allocated).
 #pragma once
 
 #include <cstdint>

@@ -293,6 +293,21 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   }
 }
 
+Checkpoint::Checkpoint(std::string label, std::vector<MemoryTensor> tensors, std::shared_ptr<void> owner)
+    : dir_(std::move(label)), owner_(std::move(owner)) {
+  for (MemoryTensor& t : tensors) {
+    auto e = std::make_unique<TensorEntry>();
+    e->name = t.name;
+    e->dtype = t.view.dtype;
+    e->shape = t.view.shape;
+    e->end = t.view.nbytes();
+    const size_t index = memory_.size();
+    if (!where_.emplace(t.name, Location{kInMemory, e.get(), index}).second) fail("{}: tensor '{}' given twice", dir_, t.name);
+    memory_.push_back(t.view);
+    memory_entries_.push_back(std::move(e));
+  }
+}
+
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;
   out.reserve(where_.size());
@@ -309,12 +324,14 @@ const TensorEntry& Checkpoint::entry(const std::string& name) const {
 TensorView Checkpoint::get(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) fail("checkpoint {}: tensor '{}' not found", dir_, name);
+  if (it->second.shard == kInMemory) return memory_[it->second.index];
   return shards_[it->second.shard]->view(*it->second.entry);
 }
 
 const std::string& Checkpoint::shard_of(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) fail("checkpoint {}: tensor '{}' not found", dir_, name);
+  if (it->second.shard == kInMemory) return dir_;
   return shards_[it->second.shard]->path();
 }
 

@@ -61,6 +61,13 @@ class Checkpoint {
   // Opens `dir`; validates the index against the shards (every mapped tensor exists in the
   // named shard; no tensor in two shards). Throws listing every problem.
   explicit Checkpoint(const std::string& dir);
+  // A checkpoint held in memory (host or device), e.g. random weights generated in place:
+  // `label` stands for the directory in messages; `owner` keeps the memory alive.
+  struct MemoryTensor {
+    std::string name;
+    TensorView view;
+  };
+  Checkpoint(std::string label, std::vector<MemoryTensor> tensors, std::shared_ptr<void> owner);
 
   const std::string& dir() const { return dir_; }
   std::vector<std::string> names() const;  // sorted
@@ -74,10 +81,15 @@ class Checkpoint {
 
  private:
   struct Location {
-    size_t shard;
+    size_t shard;  // kInMemory: memory_[index]
     const TensorEntry* entry;
+    size_t index = 0;
   };
+  static constexpr size_t kInMemory = size_t(-1);
   std::string dir_;
+  std::vector<std::unique_ptr<TensorEntry>> memory_entries_;
+  std::vector<TensorView> memory_;
+  std::shared_ptr<void> owner_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::map<std::string, Location> where_;
 };

@@ -353,6 +353,11 @@ class Generator {
 
 }  // namespace
 
+RandomInit random_init(const std::string& name, const ModelConfig& config, int64_t fan_in) {
+  const InitSpec s = init_for(name, config, fan_in);
+  return {s.kind == Init::Tid2eid, s.mean, s.std};
+}
+
 uint64_t write_random_checkpoint(const ModelConfig& config, const std::string& out_dir,
                                  const RandomCheckpointOptions& options) {
   namespace fs = std::filesystem;

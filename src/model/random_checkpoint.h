@@ -23,6 +23,14 @@ struct RandomCheckpointOptions {
   bool progress = false;                  // print a line per shard
 };
 
+// The distribution of tensor `name` (fan_in = its row length): the golden models' ones, also
+// used by --random-weights (model/random_weights.h).
+struct RandomInit {
+  bool tid2eid = false;  // rows of k distinct expert ids
+  float mean = 0.0f, stddev = 1.0f;
+};
+RandomInit random_init(const std::string& name, const ModelConfig& config, int64_t fan_in);
+
 // Writes config.json, the index and the shards into `out_dir` (created if needed).
 // Returns the total tensor bytes written.
 uint64_t write_random_checkpoint(const ModelConfig& config, const std::string& out_dir,

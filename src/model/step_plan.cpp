@@ -50,8 +50,20 @@ void plan_emissions(EmissionPlan& e, int ratio, const SegmentSpan& s, const Sequ
 }  // namespace
 
 StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<SegmentSpan> spans,
-                   std::vector<int64_t> ids, const std::vector<bool>& all_logits) {
+                   std::vector<int64_t> ids, const std::vector<bool>& all_logits, const PlanPadding* pad) {
   StepPlan plan;
+  const int64_t real = int64_t(spans.size());
+  plan.real_segments = real;
+  if (pad != nullptr) {
+    if (real > pad->segments) fail("forward: {} segments do not fit a graph of {}", real, pad->segments);
+    for (const SegmentSpan& s : spans)
+      if (s.length != pad->segment_tokens)
+        fail("forward: a segment of {} tokens in a graph of {}-token segments", s.length, pad->segment_tokens);
+    for (int64_t i = real; i < pad->segments; ++i) {
+      spans.push_back({-1 - i, 0, 0, pad->segment_tokens});
+      ids.insert(ids.end(), size_t(pad->segment_tokens), 0);
+    }
+  }
   plan.T = int64_t(ids.size());
   plan.Wn = config.sliding_window;
   bool has4 = false, has128 = false;
@@ -71,6 +83,10 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
     if (!seen.insert(s.seq).second) fail("forward: sequence {} appears in two segments of one call", s.seq);
     s.offset = offset;
     offset += s.length;
+    if (int64_t(i) >= real) {  // padding: no cache
+      tables.push_back({});
+      continue;
+    }
     const SequenceTables t = cache.tables(s.seq);
     if (t.tokens < s.start + s.length)
       fail("forward: sequence {} holds room for {} tokens, the call needs {}", s.seq, t.tokens, s.start + s.length);
@@ -89,6 +105,14 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
     max_hca = std::max<int64_t>(max_hca, (spans[i].start + spans[i].length) / 128);
   }
   plan.table4_stride = std::max<int64_t>(max_blocks, 1);
+  if (pad != nullptr) {
+    int64_t max_vis = 0;
+    for (size_t i = 0; i < size_t(real); ++i) max_vis = std::max(max_vis, (spans[i].start + spans[i].length) / 4);
+    if (max_blocks > pad->table_blocks || max_hca > pad->max_hca_entries || max_vis > pad->max_visible4)
+      fail("forward: a context of {} tokens is longer than the graph's", max_vis * 4);
+    plan.table4_stride = pad->table_blocks;
+    max_hca = pad->max_hca_entries;
+  }
   plan.table4.assign(size_t(std::max<size_t>(spans.size(), 1) * size_t(plan.table4_stride)), -1);
   plan.comp128_stride = std::max<int64_t>(max_hca, 1);
   plan.comp128.assign(size_t(plan.T * plan.comp128_stride), -1);
@@ -99,11 +123,17 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
     const SequenceTables& tb = tables[i];
     if (has4)
       for (size_t b = 0; b < tb.csa.size(); ++b) plan.table4[i * size_t(plan.table4_stride) + b] = tb.csa[b];
+    const bool dummy = int64_t(i) >= real;
     for (int64_t r = 0; r < s.length; ++r) {
       const int64_t t = s.offset + r, pt = s.start + r;
       plan.positions.push_back(pt);
       plan.seg.push_back(int32_t(i));
       plan.rows.push_back(int32_t(t));
+      if (dummy) {  // reads and writes nothing
+        plan.win_store.push_back(-1);
+        plan.visible4.push_back(0);
+        continue;
+      }
       const int32_t store = window_slot(tb, pt);
       if (store == -2) fail("forward: sequence {}: position {} beyond its reserved window blocks", s.seq, pt);
       plan.win_store.push_back(store);
@@ -129,10 +159,23 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
         for (int64_t w = 0; w < n; ++w) plan.comp128[size_t(t * plan.comp128_stride + w)] = tb.hca[size_t(w)];
       }
     }
-    if (has4) plan_emissions(plan.e4, 4, s, tb);
-    if (has128) plan_emissions(plan.e128, 128, s, tb);
+    if (has4 && !dummy) plan_emissions(plan.e4, 4, s, tb);
+    if (has128 && !dummy) plan_emissions(plan.e128, 128, s, tb);
     const bool all = i < all_logits.size() ? bool(all_logits[i]) : true;
     for (int64_t r = all ? 0 : s.length - 1; r < s.length; ++r) plan.head_rows.push_back(s.offset + r);
+  }
+  if (pad != nullptr) {
+    plan.max_visible4 = pad->max_visible4;
+    for (EmissionPlan* e : {&plan.e4, &plan.e128}) {
+      const int64_t L = e->ratio == 4 ? 8 : 128;
+      if (e->n > plan.T || int64_t(e->ring_rows.size()) > plan.T) fail("forward: emissions exceed the graph's shape");
+      e->src.resize(size_t(plan.T * L), std::numeric_limits<int32_t>::min());
+      e->first_pos.resize(size_t(plan.T), 0);
+      e->slot.resize(size_t(plan.T), -1);
+      e->n = plan.T;
+      e->ring_rows.resize(size_t(plan.T), 0);
+      e->ring_dst.resize(size_t(plan.T), -1);
+    }
   }
   plan.ids = std::move(ids);
   plan.spans = std::move(spans);

@@ -58,14 +58,26 @@ struct StepPlan {
   std::vector<int32_t> count128;     // [T]
   // Rows whose logits the head computes.
   std::vector<int64_t> head_rows;
+  int64_t real_segments = 0;  // spans beyond these are padding (PlanPadding)
+};
+
+// A fixed shape for a step that a CUDA graph replays: `segments` segments of `segment_tokens`
+// tokens (the real ones, then dummy segments that read and write nothing: no window key, no
+// visible entry, no store), emission and ring lists padded to one entry per token (padding:
+// no sources, slot -1), and strides fixed from the longest context the graph serves.
+struct PlanPadding {
+  int64_t segments = 0, segment_tokens = 0;
+  int64_t table_blocks = 0;      // table4_stride
+  int64_t max_hca_entries = 0;   // comp128_stride
+  int64_t max_visible4 = 0;
 };
 
 // Plans a call over `spans` (distinct sequences, tokens in order) with token ids `ids`. The cache
 // must already hold room for every segment (CacheManager admit / extend). Throws dsv4::Error on
 // ids outside the vocabulary, overlapping or empty segments, and window blocks a segment needs
-// that already slid out.
+// that already slid out (and, with `pad`, on a step that does not fit the padded shape).
 StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<SegmentSpan> spans,
-                   std::vector<int64_t> ids, const std::vector<bool>& all_logits);
+                   std::vector<int64_t> ids, const std::vector<bool>& all_logits, const PlanPadding* pad = nullptr);
 
 // The plan in backend memory (one upload), as the ops take it.
 struct DevicePlan {

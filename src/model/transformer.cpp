@@ -10,8 +10,11 @@
 namespace dsv4 {
 
 Transformer::Transformer(const std::string& dir, Ops* ops)
-    : config_(ModelConfig::from_file(dir + "/config.json")),
-      checkpoint_(std::make_unique<Checkpoint>(dir)),
+    : Transformer(ModelConfig::from_file(dir + "/config.json"), std::make_unique<Checkpoint>(dir), ops) {}
+
+Transformer::Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops)
+    : config_(std::move(config)),
+      checkpoint_(std::move(checkpoint)),
       weights_(bind_weights(*checkpoint_, config_)),
       ops_(ops != nullptr ? *ops : cpu_ops()),
       store_(std::make_unique<ParamStore>(ops_)) {

@@ -14,6 +14,7 @@
 #include "core/safetensors.h"
 #include "model/block_params.h"
 #include "model/kv_cache.h"
+#include "model/step_graphs.h"
 #include "model/step_plan.h"
 
 namespace dsv4 {
@@ -23,6 +24,7 @@ struct ForwardOptions {
   Recorder* recorder = nullptr;    // named intermediates ("embed", "layer3/attn_out", "mtp/ffn_out" …)
   Workspace* workspace = nullptr;  // activations; null = a temporary one for the call
   bool streams = true;             // copy the final streams to BatchResult::streams (the MTP's input)
+  StepGraphs* graphs = nullptr;    // replay decode steps as CUDA graphs where the backend has them
 };
 
 struct PrefillResult {
@@ -32,12 +34,11 @@ struct PrefillResult {
 };
 
 // One sequence's part of a cached, chunked forward call: tokens ids at positions start ..
-// start+ids.size()-1. The cache must already hold room for start + ids.size() tokens
-// (CacheManager::admit / extend) and everything before `start`. A segment that starts after 0
-// reads the window of its start, whose blocks must still be kept after the extension: at most
-// kCacheBlockTokens (128) tokens per such segment (the first segment of a sequence may be of any
-// length). A rollback (CacheManager::truncate) into a call is exact for calls of at most
-// kCompressorRollbackTokens + 1 tokens (speculative verification).
+// start+ids.size()-1, of any length at any position. The cache must already hold room for
+// start + ids.size() tokens (CacheManager::admit / extend, which keeps the window of `start`
+// through that extension) and everything before `start`. A rollback (CacheManager::truncate)
+// into a call is exact for calls of at most kCompressorRollbackTokens + 1 tokens (speculative
+// verification).
 struct Segment {
   SequenceId seq = 0;
   int64_t start = 0;
@@ -70,6 +71,8 @@ class Transformer {
   // Reads config.json and the safetensors checkpoint of `dir` and prepares the weights for
   // `ops` (null = the CPU backend: the weights stay mmapped).
   explicit Transformer(const std::string& dir, Ops* ops = nullptr);
+  // A model over a checkpoint already open (or held in memory: model/random_weights.h).
+  Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops = nullptr);
   ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
@@ -102,9 +105,20 @@ class Transformer {
   // logits [S, vocab] of the streams X [S, n, d] (workspace).
   float* head_logits(const ForwardContext& ctx, const float* X, int64_t S, const HcParams& hc, const float* norm,
                      std::string_view scope) const;
-  BatchResult run_blocks(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, float* X,
-                         const StepPlan& plan, const DevicePlan& dplan, const KvCache& cache, const HcParams& hc,
-                         const float* norm, std::string_view scope, bool want_streams) const;
+  // The step on the backend (embedding / MTP input, blocks, head); nothing is copied to the host.
+  struct StepOutput {
+    const float* logits = nullptr;  // [head rows, vocab]
+    const float* X = nullptr;       // [T, n, d] final streams
+  };
+  StepOutput run_step(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, const StepPlan& plan,
+                      const DevicePlan& dplan, const KvCache& cache, const HcParams& hc, const float* norm,
+                      std::string_view scope, const float* mtp_streams) const;
+  // The real segments' rows of a step's output, on the host.
+  BatchResult collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out, bool want_streams) const;
+  BatchResult forward_plan(const std::vector<const BlockParams*>& blocks, std::vector<SegmentSpan> spans,
+                           std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
+                           const ForwardOptions& options, const HcParams& hc, const float* norm, std::string_view scope,
+                           const std::vector<float>* mtp_streams) const;
 
   ModelConfig config_;
   std::unique_ptr<Checkpoint> checkpoint_;

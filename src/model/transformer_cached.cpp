@@ -1,7 +1,8 @@
 // Transformer::forward / mtp_forward: the batched, paged forward over the decode cache (spec §4,
 // §8.6, §11) that every backend runs. The host plans the step once (model/step_plan.h), uploads
 // the plan, and every layer reads it; the only other host<->backend traffic is the download of
-// the logits (and of the final streams when asked for).
+// the logits (and of the final streams when asked for). Decode steps of a bucketed shape are
+// captured once into a CUDA graph and replayed (model/step_graphs.h) where the backend has graphs.
 #include "core/error.h"
 #include "model/block.h"
 #include "model/paged_attention.h"
@@ -9,12 +10,18 @@
 
 namespace dsv4 {
 
-BatchResult Transformer::run_blocks(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, float* X,
-                                    const StepPlan& plan, const DevicePlan& dplan, const KvCache& cache,
-                                    const HcParams& hc, const float* norm, std::string_view scope,
-                                    bool want_streams) const {
-  const int64_t T = plan.T, d = config_.hidden_size, n = config_.hc_mult, V = config_.vocab_size;
+StepGraphs::~StepGraphs() {
+  if (ops != nullptr)
+    for (const auto& [key, e] : graphs) ops->graph_release(e.id);
+}
+
+Transformer::StepOutput Transformer::run_step(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks,
+                                              const StepPlan& plan, const DevicePlan& dplan, const KvCache& cache,
+                                              const HcParams& hc, const float* norm, std::string_view scope,
+                                              const float* mtp_streams) const {
+  const int64_t T = plan.T, d = config_.hidden_size, n = config_.hc_mult;
   const KvPools& pools = cache.pools();
+  float* X = mtp_streams != nullptr ? mtp_input(ctx, mtp_streams, dplan.ids, T) : embed_streams(ctx, dplan.ids, T);
   float* Y = ctx.ws.floats(T * n * d);
   for (const BlockParams* b : blocks)
     with_context(b->scope, [&] {
@@ -23,9 +30,6 @@ BatchResult Transformer::run_blocks(const ForwardContext& ctx, const std::vector
                     Y);
       std::swap(X, Y);
     });
-
-  BatchResult r;
-  for (const SegmentSpan& s : plan.spans) r.token_row.push_back(s.offset);
   // The head runs on the rows that want logits (runs of consecutive rows copied together).
   const int64_t R = int64_t(plan.head_rows.size());
   const float* Xh = X;
@@ -39,22 +43,105 @@ BatchResult Transformer::run_blocks(const ForwardContext& ctx, const std::vector
     }
     Xh = Xs;
   }
-  const float* logits = head_logits(ctx, Xh, R, hc, norm, scope);
-  int64_t row = 0;
-  for (size_t i = 0; i < plan.spans.size(); ++i) {
+  return {head_logits(ctx, Xh, R, hc, norm, scope), X};
+}
+
+BatchResult Transformer::collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out,
+                                 bool want_streams) const {
+  const int64_t V = config_.vocab_size, nd = config_.hc_mult * config_.hidden_size;
+  BatchResult r;
+  int64_t row = 0, tokens = 0;
+  for (int64_t i = 0; i < plan.real_segments; ++i) {
+    const SegmentSpan& s = plan.spans[size_t(i)];
+    r.token_row.push_back(s.offset);
     r.logit_row.push_back(row);
     int64_t count = 0;
-    while (row + count < R && plan.head_rows[size_t(row + count)] < plan.spans[i].offset + plan.spans[i].length) ++count;
+    while (row + count < int64_t(plan.head_rows.size()) && plan.head_rows[size_t(row + count)] < s.offset + s.length)
+      ++count;
     r.logit_rows.push_back(count);
     row += count;
+    tokens = s.offset + s.length;
   }
-  r.logits.resize(size_t(R * V));
-  ctx.ops.download(r.logits.data(), logits, r.logits.size() * sizeof(float));
+  // Real segments come first: their rows are a prefix of the head rows and of the tokens.
+  r.logits.resize(size_t(row * V));
+  ctx.ops.download(r.logits.data(), out.logits, r.logits.size() * sizeof(float));
   if (want_streams) {
-    r.streams.resize(size_t(T * n * d));
-    ctx.ops.download(r.streams.data(), X, r.streams.size() * sizeof(float));
+    r.streams.resize(size_t(tokens * nd));
+    ctx.ops.download(r.streams.data(), out.X, r.streams.size() * sizeof(float));
   }
   ctx.ops.synchronize();
+  return r;
+}
+
+BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blocks, std::vector<SegmentSpan> spans,
+                                      std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
+                                      const ForwardOptions& options, const HcParams& hc, const float* norm,
+                                      std::string_view scope, const std::vector<float>* mtp_streams) const {
+  Workspace local(ops_);
+  Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
+  ws.reset();
+  const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
+  const int64_t nd = config_.hc_mult * config_.hidden_size;
+
+  // A graph-shaped step: every segment the same short length, the same logits choice, no recorder.
+  StepGraphs* graphs = options.graphs;
+  bool graph = graphs != nullptr && ops_.graphs_supported() && options.recorder == nullptr && options.workspace &&
+               int64_t(spans.size()) <= StepGraphs::kMaxGraphSegments;
+  for (size_t i = 0; graph && i < spans.size(); ++i)
+    graph = spans[i].length == spans[0].length && spans[i].length <= StepGraphs::kMaxGraphTokens && all[i] == all[0] &&
+            spans[i].start + spans[i].length <= graphs->max_context;
+  PlanPadding pad;
+  if (graph) {
+    pad.segments = StepGraphs::bucket(int64_t(spans.size()));
+    pad.segment_tokens = spans[0].length;
+    pad.table_blocks = (graphs->max_context + 127) / 128;
+    pad.max_hca_entries = std::max<int64_t>(graphs->max_context / 128, 1);
+    pad.max_visible4 = graphs->max_context / 4;
+  }
+  std::vector<bool> all_padded = all;
+  if (graph) all_padded.resize(size_t(pad.segments), all[0]);
+  const StepPlan plan = plan_step(config_, cache, std::move(spans), std::move(ids), all_padded, graph ? &pad : nullptr);
+  const DevicePlan dplan = upload_plan(plan, ws);
+  const float* streams = nullptr;
+  if (mtp_streams != nullptr) {
+    float* S = ws.floats(plan.T * nd);
+    ops_.upload(S, mtp_streams->data(), mtp_streams->size() * sizeof(float));
+    if (int64_t(mtp_streams->size()) < plan.T * nd)  // padding rows (a graph's dummy segments): zeros
+      ops_.fill_zero(S + mtp_streams->size(), size_t(plan.T * nd - int64_t(mtp_streams->size())) * sizeof(float));
+    streams = S;
+  }
+  if (!graph) return collect(ctx, plan, run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams), options.streams);
+
+  const auto key = std::make_tuple(pad.segments, pad.segment_tokens, bool(all[0]), mtp_streams != nullptr);
+  auto it = graphs->graphs.find(key);
+  if (it != graphs->graphs.end()) {
+    ops_.graph_replay(it->second.id);
+    ++graphs->replays;
+    return collect(ctx, plan, {it->second.logits, it->second.X}, options.streams);
+  }
+  // First step of this shape: run it eagerly (its results and cache writes are the step's, and
+  // the workspace and scratch settle at their sizes), then record the same ops into a graph.
+  const Workspace::Mark body = ws.mark();
+  const StepOutput eager = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams);
+  const BatchResult r = collect(ctx, plan, eager, options.streams);
+  ws.rewind(body);
+  ops_.graph_begin();
+  StepOutput captured;
+  try {
+    captured = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams);
+  } catch (...) {
+    try {
+      ops_.graph_end();
+    } catch (...) {
+    }
+    throw;
+  }
+  const uint64_t id = ops_.graph_end();
+  if (captured.logits != eager.logits || captured.X != eager.X)
+    fail("forward: the captured step's buffers moved (workspace not replayable)");
+  graphs->ops = &ops_;
+  graphs->graphs[key] = {id, captured.logits, captured.X};
+  ++graphs->captures;
   return r;
 }
 
@@ -69,16 +156,9 @@ BatchResult Transformer::forward(const std::vector<Segment>& segments, const KvC
     all.push_back(s.all_logits);
     ids.insert(ids.end(), s.ids.begin(), s.ids.end());
   }
-  const StepPlan plan = plan_step(config_, cache, std::move(spans), std::move(ids), all);
-  Workspace local(ops_);
-  Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
-  ws.reset();
-  const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
-  const DevicePlan dplan = upload_plan(plan, ws);
-  float* X = embed_streams(ctx, dplan.ids, plan.T);
   std::vector<const BlockParams*> blocks;
   for (const BlockParams& b : blocks_) blocks.push_back(&b);
-  return run_blocks(ctx, blocks, X, plan, dplan, cache, hc_head_, norm_, "", options.streams);
+  return forward_plan(blocks, std::move(spans), std::move(ids), all, cache, options, hc_head_, norm_, "", nullptr);
 }
 
 BatchResult Transformer::mtp_forward(const std::vector<MtpSegment>& segments, const KvCache& cache,
@@ -97,16 +177,9 @@ BatchResult Transformer::mtp_forward(const std::vector<MtpSegment>& segments, co
     ids.insert(ids.end(), s.next_ids.begin(), s.next_ids.end());
     streams.insert(streams.end(), s.streams.begin(), s.streams.end());
   }
-  const StepPlan plan = plan_step(config_, cache, std::move(spans), std::move(ids), {});
-  Workspace local(ops_);
-  Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
-  ws.reset();
-  const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
-  const DevicePlan dplan = upload_plan(plan, ws);
-  float* S = ws.floats(plan.T * n * d);
-  ops_.upload(S, streams.data(), streams.size() * sizeof(float));
-  float* X = mtp_input(ctx, S, dplan.ids, plan.T);
-  return run_blocks(ctx, {&mtp_block_}, X, plan, dplan, cache, mtp_hc_head_, mtp_norm_, "mtp", options.streams);
+  // MTP calls are planned like any other, every token's logits wanted.
+  return forward_plan({&mtp_block_}, std::move(spans), std::move(ids), std::vector<bool>(segments.size(), true), cache,
+                      options, mtp_hc_head_, mtp_norm_, "mtp", &streams);
 }
 
 }  // namespace dsv4

@@ -63,6 +63,7 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
     fail("engine: the FP8 cache layout quantizes K=V; exact numerics need the fp32 (reference) layout");
   cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format);
   workspace_ = std::make_unique<Workspace>(ops);
+  if (options_.cuda_graphs && ops.graphs_supported()) graphs_ = std::make_unique<StepGraphs>(options_.max_model_len);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
 }
 
@@ -220,7 +221,7 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
     } else {
       for (size_t i = 0; i < seqs.size(); ++i) who.push_back(i);
     }
-    const BatchResult r = model_.mtp_forward(segs, cache_->storage, {options_.numerics, nullptr, workspace_.get(), true});
+    const BatchResult r = model_.mtp_forward(segs, cache_->storage, {options_.numerics, nullptr, workspace_.get(), true, graphs_.get()});
     for (size_t j = 0; j < who.size(); ++j) {
       const size_t i = who[j];
       Sequence& s = *seqs[i];
@@ -260,7 +261,7 @@ bool Engine::step() {
   const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
   const bool spec = options_.draft_tokens > 0;
   const bool mtp = spec && !options_.drafter;
-  const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp};
+  const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp, graphs_.get()};
   CacheManager& mgr = cache_->manager;
 
   // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks.
@@ -286,7 +287,6 @@ bool Engine::step() {
     Sequence& s = *sp;
     if (!s.prefilling() || budget <= 0) continue;
     int64_t chunk = std::min(s.prompt_len() - s.processed, budget);
-    if (s.processed > 0) chunk = std::min(chunk, kCacheBlockTokens);  // the window of its start must stay live
     mgr.extend(SequenceId(s.id), s.processed + chunk);
     segs.push_back({SequenceId(s.id), s.processed, std::vector<int64_t>(s.tokens.begin() + s.processed,
                                                                          s.tokens.begin() + s.processed + chunk),

@@ -67,6 +67,10 @@ struct EngineOptions {
   Detokenizer detokenize;                // needed only for requests with stop strings
   Drafter drafter;                       // with draft_tokens > 0: drafts from here instead of the MTP
   bool record_drafts = false;            // fill GenerationResult::draft_log
+  // Decode steps as CUDA graphs (one per batch-size bucket) where the backend has them; false =
+  // every op launched eagerly (--enforce-eager). Graphs serve contexts up to max_model_len.
+  bool cuda_graphs = true;
+  int64_t max_model_len = 65536;
 };
 
 class Engine {
@@ -94,6 +98,9 @@ class Engine {
   std::vector<GenerationResult> take_finished();
 
   const Cache& cache() const { return *cache_; }
+  // Graph captures and replays so far (0 without graphs).
+  int64_t graph_captures() const { return graphs_ ? graphs_->captures : 0; }
+  int64_t graph_replays() const { return graphs_ ? graphs_->replays : 0; }
   int64_t live_sequences() const { return int64_t(live_.size()); }
   int64_t waiting_sequences() const { return int64_t(waiting_.size()); }
   bool is_waiting(uint64_t request) const;  // queued, not yet admitted
@@ -110,6 +117,7 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Workspace> workspace_;
+  std::unique_ptr<StepGraphs> graphs_;
   std::vector<int32_t> eos_ids_;
   uint64_t next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;

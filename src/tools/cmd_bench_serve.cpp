@@ -301,10 +301,8 @@ void run_bench_serve(const BenchArgs& a) {
 
 }  // namespace
 
-void add_bench_command(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks");
-  bench->require_subcommand(1);
-  auto* cmd = bench->add_subcommand("serve", "Load an OpenAI-compatible server: TTFT, TPOT, ITL, E2E, throughput");
+void add_bench_serve_command(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("serve", "Load an OpenAI-compatible server: TTFT, TPOT, ITL, E2E, throughput");
   auto a = std::make_shared<BenchArgs>();
   cmd->add_option("--base-url", a->base_url, "e.g. http://127.0.0.1:8000")->required();
   cmd->add_option("--endpoint", a->endpoint, "/v1/completions (default) or /v1/chat/completions");

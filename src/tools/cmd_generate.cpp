@@ -1,7 +1,8 @@
-// dsv4 generate MODEL_DIR (--ids ... | --ids-file F | --prompt TEXT | --prompt-file F |
-//   --messages FILE [--thinking|--chat]) [--max-tokens N] [sampling flags] [--stop TEXT]
-//   [--numerics exact|official] [--speculative mtp --draft-tokens k] [--json-schema FILE | --json-object] [--json]
-// Generates on the CPU reference backend through the decode cache: streams the tokens as they
+// dsv4 generate (MODEL_DIR | --random-weights SHAPE [--tokenizer DIR]) (--ids ... | --ids-file F |
+//   --prompt TEXT | --prompt-file F | --messages FILE [--thinking|--chat]) [--max-tokens N]
+//   [sampling flags] [--stop TEXT] [--numerics exact|official] [--device cpu|cuda]
+//   [--speculative mtp --draft-tokens k] [--json-schema FILE | --json-object] [--json]
+// Generates on the chosen backend through the decode cache: streams the tokens as they
 // are produced (ids for an id prompt, text for a text prompt), then prints prompt / decode
 // tokens per second and the MTP acceptance rate; --json prints one object instead.
 #include <cstdio>
@@ -17,13 +18,15 @@
 #include "tools/commands.h"
 #include "tools/generation_options.h"
 #include "tools/prompt_input.h"
+#include "tools/random_model_options.h"
 
 namespace dsv4::tools {
 
 namespace {
 
 struct GenerateArgs {
-  std::string dir;
+  ModelSource model;
+  std::string tokenizer_dir;  // with --random-weights: where tokenizer.json is, for text
   PromptArgs prompt;
   GenerationArgs gen;
   bool json = false;
@@ -31,11 +34,13 @@ struct GenerateArgs {
 
 void run_generate(const GenerateArgs& a) {
   SamplingParams params = sampling_params(a.gen);
-  const Prompt prompt = read_prompt(a.prompt, a.dir);
-  const bool constrained = attach_response_format(a.gen, a.dir, prompt.tokenizer, params);
+  const std::string tok_dir = a.model.random_shape.empty() ? a.model.dir : a.tokenizer_dir;
+  const Prompt prompt = read_prompt(a.prompt, tok_dir);
+  const bool constrained = attach_response_format(a.gen, tok_dir, prompt.tokenizer, params);
   const Backend backend = make_backend(a.gen.device);
-  const Transformer model(a.dir, backend.ops);
-  const EngineOptions o = engine_options(a.gen, a.dir, prompt.tokenizer);
+  const std::unique_ptr<Transformer> model_ptr = load_model(a.model, *backend.ops);
+  const Transformer& model = *model_ptr;
+  const EngineOptions o = engine_options(a.gen, tok_dir, prompt.tokenizer);
   Engine engine(model, o);
   GenerationRequest req{prompt.ids, params};
 
@@ -108,15 +113,20 @@ void run_generate(const GenerateArgs& a) {
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Generate from token ids or text (CPU reference backend, decode cache)");
+  auto* cmd = app.add_subcommand("generate", "Generate from token ids or text through the decode cache (CPU or GPU)");
   auto a = std::make_shared<GenerateArgs>();
   a->gen.params.max_tokens = 32;
-  cmd->add_option("MODEL_DIR", a->dir, "Checkpoint directory (config.json + safetensors)")->required();
+  cmd->add_option("MODEL_DIR", a->model.dir, "Checkpoint directory (config.json + safetensors), or --random-weights");
+  add_random_weights_options(cmd, a->model);
+  cmd->add_option("--tokenizer", a->tokenizer_dir, "With --random-weights: directory of tokenizer.json (text prompts)");
   add_prompt_options(cmd, a->prompt);
   add_generation_options(cmd, a->gen);
   add_response_format_options(cmd, a->gen);
   cmd->add_flag("--json", a->json, "Print one JSON object {ids, text, prompt_tokens_per_s, decode_tokens_per_s, acceptance_rate, ...}");
-  cmd->callback([a] { with_context("generate with " + a->dir, [&] { run_generate(*a); }); });
+  cmd->callback([a] {
+    with_context("generate with " + (a->model.dir.empty() ? "random " + a->model.random_shape + " weights" : a->model.dir),
+                 [&] { run_generate(*a); });
+  });
 }
 
 }  // namespace dsv4::tools

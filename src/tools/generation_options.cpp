@@ -29,6 +29,7 @@ void add_generation_options(CLI::App* cmd, GenerationArgs& a) {
   cmd->add_option("--draft-tokens", a.draft_tokens, "Drafts per step with --speculative (1..4, default 2)");
   cmd->add_option("--cache-mib", a.cache_mib, "Cache budget in MiB (default 1024)");
   add_device_option(cmd, a.device);
+  cmd->add_flag("--enforce-eager", a.enforce_eager, "Launch every op eagerly (no CUDA graphs for decode steps)");
 }
 
 void add_response_format_options(CLI::App* cmd, GenerationArgs& a) {
@@ -88,6 +89,7 @@ EngineOptions engine_options(const GenerationArgs& a, const std::string& model_d
   o.max_sequences = 1;
   o.cache_bytes = uint64_t(a.cache_mib) << 20;
   o.draft_tokens = a.speculative.empty() ? 0 : a.draft_tokens;
+  o.cuda_graphs = !a.enforce_eager;
   if (!a.stop.empty()) {  // stop strings match the detokenized output
     if (!tok) tok = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(model_dir));
     o.detokenize = [tok](std::span<const int32_t> out) {

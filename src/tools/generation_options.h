@@ -23,13 +23,14 @@ struct GenerationArgs {
   int draft_tokens = 2;
   int64_t cache_mib = 1024;
   std::string device = "cpu";
+  bool enforce_eager = false;
   std::string json_schema;  // --json-schema FILE
   bool json_object = false; // --json-object
 };
 
 // Adds --max-tokens, --min-tokens, --temperature, --top-k, --top-p, --min-p, the penalties,
 // --seed, --ignore-eos, --stop-ids, --stop, --logprobs, --numerics, --speculative,
-// --draft-tokens, --cache-mib and --device.
+// --draft-tokens, --cache-mib, --device and --enforce-eager.
 void add_generation_options(CLI::App* cmd, GenerationArgs& args);
 
 // Adds --json-schema FILE and --json-object (structured output; `dsv4 generate`).

@@ -41,7 +41,7 @@ TEST(CacheLayout, PlanFitsTheBudget) {
   EXPECT_LE(p.bytes, budget);
   EXPECT_GE(p.bytes, 3ull * 64 * l.pools[0].bytes_per_block + 64 * l.state_bytes_per_sequence);
   EXPECT_GT(p.bytes, budget - l.pools[1].bytes_per_block - l.pools[2].bytes_per_block);  // uses what it can
-  EXPECT_EQ(p.pool_blocks[0], 3 * 64);
+  EXPECT_EQ(p.pool_blocks[0], kWindowBlocksPerSequence * 64);
   EXPECT_EQ(p.pool_blocks[1], p.pool_blocks[2]);
   EXPECT_GT(p.max_total_tokens, 64 * 128);
   EXPECT_THROW(plan_cache(l, 1 << 20, 64), Error);
@@ -97,7 +97,7 @@ TEST(CacheManager, RandomOperationsKeepInvariants) {
   const CacheLayout l = CacheLayout::from_config(preset_config("tiny"), CacheFormat::Reference);
   CachePlan plan;
   plan.max_sequences = 6;
-  plan.pool_blocks = {3 * 6, 20, 20};
+  plan.pool_blocks = {int32_t(kWindowBlocksPerSequence) * 6, 20, 20};
   CacheManager m(l, plan);
   std::set<SequenceId> live;
   SequenceId next_id = 0;
@@ -151,19 +151,25 @@ TEST(CacheManager, WindowSlidesAndRollbackAcrossABlock) {
   const CacheLayout l = CacheLayout::from_config(preset_config("tiny"), CacheFormat::Reference);
   CachePlan plan;
   plan.max_sequences = 1;
-  plan.pool_blocks = {3, 10, 10};
+  plan.pool_blocks = {int32_t(kWindowBlocksPerSequence), 10, 10};
   CacheManager m(l, plan);
   m.admit(7, 100);
-  m.extend(7, 1000);  // 8 token blocks, window keeps the last 3
+  m.extend(7, 1000);  // 8 token blocks: the last 3, plus block 0 (the window of position 100) until the next extension
+  EXPECT_EQ(m.pool(0).used_blocks(), 4);
+  EXPECT_GE(m.blocks(7).tables[0][0], 0);
+  EXPECT_EQ(m.blocks(7).tables[0][1], -1);  // never needed by any window: never allocated
+  m.extend(7, 1001);
   EXPECT_EQ(m.pool(0).used_blocks(), 3);
+  EXPECT_EQ(m.blocks(7).tables[0][0], -1);
   EXPECT_EQ(m.pool(1).used_blocks(), 8);
   m.truncate(7, 890);  // back across a block boundary: fine
   EXPECT_EQ(m.blocks(7).tokens, 890);
+  m.extend(7, 1000);
   EXPECT_THROW(m.truncate(7, 300), Error);  // its window slid out long ago
   EXPECT_THROW(m.admit(7, 1), Error);       // id taken
   EXPECT_THROW(m.admit(8, 1), Error);       // no state slot
   EXPECT_THROW(m.extend(7, 5000), Error);   // pools full
-  EXPECT_EQ(m.blocks(7).tokens, 890);
+  EXPECT_EQ(m.blocks(7).tokens, 1000);
   m.release(7);
   EXPECT_THROW(m.release(7), Error);
 }

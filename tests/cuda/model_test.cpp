@@ -152,9 +152,56 @@ TEST_P(GpuGolden, OfficialWithinQuantizationNoiseOfTheCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Prompts, GpuGolden, ::testing::Values("p0", "p1", "p2"));
 
+// Decode steps replayed from CUDA graphs give bitwise the logits of eager launches, across batch
+// sizes that share a bucket (3 sequences padded to 4) and across compression boundaries.
+TEST(GpuGraphs, ReplayEqualsEagerBitwise) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  GoldenA& g = GoldenA::get();
+  Gpu& gpu = Gpu::get();
+  const Transformer& model = *gpu.model;
+  for (const Numerics numerics : {Numerics::Exact, Numerics::Official}) {
+    std::vector<std::vector<float>> logits[2];
+    int64_t replays = 0;
+    for (int graphs_on = 0; graphs_on < 2; ++graphs_on) {
+      Cache cache(model.config(), *gpu.ops, kBudget, 4, format_for(numerics));
+      Workspace ws(*gpu.ops);
+      StepGraphs graphs(1024);
+      ForwardOptions opts;
+      opts.numerics = numerics;
+      opts.workspace = &ws;
+      opts.streams = false;
+      std::vector<int64_t> pos;
+      for (int s = 0; s < 3; ++s) {
+        const std::vector<int64_t>& p = g.prompt("p2");  // 700 tokens
+        const int64_t n = 120 + 7 * s;
+        cache.manager.admit(s, n);
+        model.forward({{s, 0, std::vector<int64_t>(p.begin() + 50 * s, p.begin() + 50 * s + n), false}}, cache.storage,
+                      opts);
+        pos.push_back(n);
+      }
+      if (graphs_on) opts.graphs = &graphs;
+      for (int step = 0; step < 12; ++step) {
+        std::vector<Segment> segs;
+        for (int s = 0; s < 3; ++s) {
+          cache.manager.extend(s, pos[size_t(s)] + 1);
+          segs.push_back({s, pos[size_t(s)], {int64_t((step * 31 + s * 7) % 2000 + 2)}, false});
+          ++pos[size_t(s)];
+        }
+        logits[graphs_on].push_back(model.forward(segs, cache.storage, opts).logits);
+      }
+      replays = graphs.replays;
+    }
+    EXPECT_EQ(replays, 11) << "one capture, then replays";
+    for (size_t i = 0; i < logits[0].size(); ++i)
+      EXPECT_EQ(logits[0][i], logits[1][i]) << numerics_name(numerics) << " step " << i;
+  }
+}
+
 std::vector<std::vector<int32_t>> generate(const Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
-                                           int draft_tokens, int max_tokens) {
+                                           int draft_tokens, int max_tokens, bool graphs = true,
+                                           int64_t* replays = nullptr) {
   EngineOptions o;
+  o.cuda_graphs = graphs;
   o.numerics = Numerics::Exact;
   o.max_sequences = 4;
   o.cache_bytes = kBudget;
@@ -172,11 +219,13 @@ std::vector<std::vector<int32_t>> generate(const Transformer& model, const std::
   }
   std::vector<std::vector<int32_t>> out;
   for (const GenerationResult& r : engine.generate(reqs)) out.push_back(r.ids);
+  if (replays != nullptr) *replays = engine.graph_replays();
   return out;
 }
 
-// Greedy through the engine on the GPU: the reference's continuations; the same with MTP
-// speculation (lossless); each sequence's tokens the same alone and in a batch.
+// Greedy through the engine on the GPU (decode steps replayed as CUDA graphs): the reference's
+// continuations; the same with MTP speculation (lossless), with eager launches, and alone or in
+// a batch.
 TEST(GpuEngine, GreedyMatchesTheReferenceWithAndWithoutSpeculationAndBatching) {
   DSV4_REQUIRE_CUDA_DEVICE();
   GoldenA& g = GoldenA::get();
@@ -192,11 +241,20 @@ TEST(GpuEngine, GreedyMatchesTheReferenceWithAndWithoutSpeculationAndBatching) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(generate(*gpu.model, {prompts[i]}, 0, n).at(0), want[i]) << "alone, prompt " << i;
   }
-  const auto batched = generate(*gpu.model, prompts, 0, n);
-  const auto speculative = generate(*gpu.model, prompts, 2, n);
+  int64_t replays = 0, spec_replays = 0;
+  const auto batched = generate(*gpu.model, prompts, 0, n, true, &replays);
+  const auto eager = generate(*gpu.model, prompts, 0, n, false);
+  const auto speculative = generate(*gpu.model, prompts, 2, n, true, &spec_replays);
+  const auto speculative_eager = generate(*gpu.model, prompts, 2, n, false);
+  std::printf("[gpu golden] engine: %lld graph replays batched, %lld with MTP speculation\n",
+              static_cast<long long>(replays), static_cast<long long>(spec_replays));
+  EXPECT_GT(replays, 0);
+  EXPECT_GT(spec_replays, 0);
   for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(batched.at(i), want[i]) << "batched, prompt " << i;
-    EXPECT_EQ(speculative.at(i), want[i]) << "MTP speculation, prompt " << i;
+    EXPECT_EQ(batched.at(i), want[i]) << "batched, graphs, prompt " << i;
+    EXPECT_EQ(eager.at(i), want[i]) << "batched, eager, prompt " << i;
+    EXPECT_EQ(speculative.at(i), want[i]) << "MTP speculation, graphs, prompt " << i;
+    EXPECT_EQ(speculative_eager.at(i), want[i]) << "MTP speculation, eager, prompt " << i;
   }
 }
 

@@ -18,8 +18,8 @@ namespace {
 
 constexpr uint64_t kBudget = 512ull << 20;
 
-// Chunk lengths: the first chunk any length, later ones at most one cache block (see
-// CacheManager: a later chunk reads the window of its start, which must not slide out).
+// Chunk lengths of any size at any position: boundary sizes, up to a block, and long chunks after
+// position 0 (their window of the start comes from blocks CacheManager keeps through the extension).
 std::vector<int64_t> random_chunks(std::mt19937_64& rng, int64_t L) {
   static const int64_t interesting[] = {1, 1, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 63, 64, 65, 127, 128};
   std::vector<int64_t> chunks;
@@ -28,6 +28,8 @@ std::vector<int64_t> random_chunks(std::mt19937_64& rng, int64_t L) {
     int64_t c;
     if (done == 0 && rng() % 2 == 0) {
       c = 1 + int64_t(rng() % uint64_t(std::min<int64_t>(L, 300)));
+    } else if (rng() % 5 == 0) {
+      c = 129 + int64_t(rng() % 400);
     } else if (rng() % 3 == 0) {
       c = 1 + int64_t(rng() % 128);
     } else {

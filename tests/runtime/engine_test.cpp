@@ -217,7 +217,7 @@ TEST(Engine, SpeculativeSamplingPreservesTheTargetDistribution) {
   for (const bool use_mtp : {true, false}) {
   const int N = 240;
   EngineOptions o = options(2, 4096, 50);
-  o.cache_bytes = 600ull << 20;  // fp32 slots
+  o.cache_bytes = 1200ull << 20;  // fp32 slots, 50 sequences (pages untouched until written)
   if (!use_mtp)
     o.drafter = [&](uint64_t, std::span<const int64_t> tokens, int k) {
       std::vector<int32_t> d;
@@ -419,7 +419,7 @@ TEST(Engine, WaitsForCompressedBlocksWhenTheCacheIsSmall) {
   const CacheLayout layout = CacheLayout::from_config(g.model->config(), CacheFormat::Reference);
   uint64_t fixed = 2 * layout.state_bytes_per_sequence, per_block = 0;
   for (const auto& pool : layout.pools)
-    (pool.name == "window" ? fixed : per_block) += (pool.name == "window" ? 3 * 2 : 1) * pool.bytes_per_block;
+    (pool.name == "window" ? fixed : per_block) += (pool.name == "window" ? kWindowBlocksPerSequence * 2 : 1) * pool.bytes_per_block;
   EngineOptions o = options(0, 96, 2);
   o.cache_bytes = fixed + 5 * per_block;  // 5 blocks of 128 tokens per compressed pool
   std::vector<GenerationRequest> reqs;

@@ -23,3 +23,15 @@ void CpuOps::parallel_rows(int64_t n, int64_t grain, const std::function<void(in
 }
 
 }  // namespace dsv4
+
+#include "core/error.h"
+
+namespace dsv4 {
+
+// The default graph entries, for backends without graphs.
+void Ops::graph_begin() { fail("{} backend: no CUDA graphs", name()); }
+uint64_t Ops::graph_end() { fail("{} backend: no CUDA graphs", name()); }
+void Ops::graph_replay(uint64_t) { fail("{} backend: no CUDA graphs", name()); }
+void Ops::graph_release(uint64_t) {}
+
+}  // namespace dsv4

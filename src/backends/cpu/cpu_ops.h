@@ -25,6 +25,7 @@ class CpuOps final : public Ops {
   bool host_memory() const override { return true; }
   LinearWeight prepare_weight(const LinearWeight& w) override { return w; }
   TensorView prepare_tensor(const TensorView& t) override { return t; }
+  void fill_random(const RandomFillParams& p) override;
 
   using Ops::linear;
   void linear(const LinearArgs& a) override;

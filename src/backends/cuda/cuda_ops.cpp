@@ -13,6 +13,7 @@
 #include "backends/cuda/sm90/paged/indexer_topk.h"
 #include "backends/cuda/sm90/paged/kv_store.h"
 #include "backends/cuda/sm90/paged/paged_attention.h"
+#include "backends/cuda/sm90/random/fill_random.h"
 #include "core/error.h"
 
 namespace dsv4::cuda {
@@ -69,6 +70,8 @@ class CudaOps final : public Ops {
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
   }
   ~CudaOps() override {
+    for (cudaGraphExec_t g : graphs_)
+      if (g != nullptr) cudaGraphExecDestroy(g);
     for (auto& [_, t] : expert_tables_) free_expert_table(&t);
     for (void* p : weights_) cudaFree(p);
     cudaStreamDestroy(stream_);
@@ -120,6 +123,34 @@ class CudaOps final : public Ops {
     ++uploaded_tensors_;
     if (progress_) progress_(uploaded_bytes_, uploaded_tensors_);
     return d;
+  }
+  bool graphs_supported() const override { return true; }
+  void graph_begin() override {
+    cuda_check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture begin");
+  }
+  uint64_t graph_end() override {
+    cudaGraph_t g = nullptr;
+    cuda_check(cudaStreamEndCapture(stream_, &g), "graph capture end");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    cuda_check(e, "graph instantiate");
+    graphs_.push_back(exec);
+    return uint64_t(graphs_.size() - 1);
+  }
+  void graph_replay(uint64_t id) override {
+    if (id >= graphs_.size() || graphs_[id] == nullptr) fail("cuda: no graph {}", id);
+    cuda_check(cudaGraphLaunch(graphs_[id], stream_), "graph launch");
+  }
+  void graph_release(uint64_t id) override {
+    if (id < graphs_.size() && graphs_[id] != nullptr) {
+      cudaGraphExecDestroy(graphs_[id]);
+      graphs_[id] = nullptr;
+    }
+  }
+  void fill_random(const RandomFillParams& p) override {
+    if (p.kind == RandomFill::Mxfp4 && p.cols % 32 != 0) fail("fill_random: MXFP4 needs cols % 32 == 0, got {}", p.cols);
+    cuda_check(launch_fill_random(p, stream_), "fill_random");
   }
   LinearWeight prepare_weight(const LinearWeight& w) override {
     LinearWeight d = w;
@@ -334,6 +365,7 @@ class CudaOps final : public Ops {
   uint64_t uploaded_bytes_ = 0;
   int64_t uploaded_tensors_ = 0;
   std::map<const ExpertWeights*, ExpertTable> expert_tables_;
+  std::vector<cudaGraphExec_t> graphs_;
   Scratch linear_scratch_, moe_scratch_, hc_scratch_;
 };
 

