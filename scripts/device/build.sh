@@ -44,7 +44,7 @@ fi
 if [ -f .cache/tokenizer/deepseek-v4/tokenizer.json ]; then  # text prompts on random-weight models
   mkdir -p "$STAGE/tokenizer" && cp .cache/tokenizer/deepseek-v4/tokenizer.json "$STAGE/tokenizer/"
 fi
-cp scripts/device/run.sh scripts/device/bench_model.sh bench/cuda/torch_baseline.py bench/cuda/gemm_baseline.py "$STAGE/"
+cp scripts/device/run.sh scripts/device/bench_model.sh scripts/device/serve_smoke.sh bench/cuda/torch_baseline.py bench/cuda/gemm_baseline.py "$STAGE/"
 { git rev-parse HEAD; git status --porcelain --untracked-files=no | grep -q . && echo "(working tree modified)"; } \
   >"$STAGE/COMMIT" || true
 if [ $# -ge 1 ]; then

@@ -22,8 +22,9 @@ std::unique_ptr<Transformer> load_model(const ModelSource& src, Ops& ops) {
   if (src.random_shape.empty()) {
     if (src.dir.empty()) fail("give MODEL_DIR or --random-weights SHAPE");
     auto m = std::make_unique<Transformer>(src.dir, &ops);
-    std::fprintf(stderr, "\n[load] %s on %s in %.1f s\n", src.dir.c_str(), ops.name(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (!ops.host_memory())  // after the upload progress line
+      std::fprintf(stderr, "\n[load] %s on %s in %.1f s\n", src.dir.c_str(), ops.name(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return m;
   }
   if (!src.dir.empty()) fail("give MODEL_DIR or --random-weights, not both");

@@ -21,7 +21,7 @@ struct ModelSource {
 // Adds --random-weights, --layers, --experts, --seed-weights.
 void add_random_weights_options(CLI::App* cmd, ModelSource& src);
 
-// The model on `ops`; prints what it loaded / generated to stderr.
+// The model on `ops`; prints what it generated (random weights) or uploaded (a device) to stderr.
 std::unique_ptr<Transformer> load_model(const ModelSource& src, Ops& ops);
 
 }  // namespace dsv4::tools

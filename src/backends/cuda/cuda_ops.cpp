@@ -2,6 +2,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -74,6 +76,13 @@ class CudaOps final : public Ops {
       if (g != nullptr) cudaGraphExecDestroy(g);
     for (auto& [_, t] : expert_tables_) free_expert_table(&t);
     for (void* p : weights_) cudaFree(p);
+    for (int i = 0; i < 2; ++i) {
+      if (staging_[i] != nullptr) {
+        cudaEventSynchronize(staged_[i]);
+        cudaFreeHost(staging_[i]);
+        cudaEventDestroy(staged_[i]);
+      }
+    }
     cudaStreamDestroy(stream_);
   }
   const char* name() const override { return "cuda"; }
@@ -115,8 +124,7 @@ class CudaOps final : public Ops {
     TensorView d = t;
     void* p = alloc(t.nbytes());
     weights_.push_back(p);
-    // Pageable source (the mmapped checkpoint): the copy reads the pages as it goes.
-    cuda_check(cudaMemcpy(p, t.data, t.nbytes(), cudaMemcpyHostToDevice), "weight upload");
+    upload_overlapped(static_cast<uint8_t*>(p), static_cast<const uint8_t*>(t.data), t.nbytes());
     d.data = p;
     d.device = Device::Cuda;
     uploaded_bytes_ += t.nbytes();
@@ -348,6 +356,27 @@ class CudaOps final : public Ops {
   }
 
  private:
+  // Host -> device through two pinned staging buffers: while one is copied to the device, the
+  // next piece of the source (the mmapped checkpoint: this is where its pages are read) fills the
+  // other, so reading the checkpoint overlaps the transfer.
+  void upload_overlapped(uint8_t* dst, const uint8_t* src, size_t bytes) {
+    constexpr size_t kPiece = size_t(32) << 20;
+    if (staging_[0] == nullptr) {
+      for (int i = 0; i < 2; ++i) {
+        cuda_check(cudaMallocHost(&staging_[i], kPiece), "pinned staging buffer");
+        cuda_check(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming), "staging event");
+        cuda_check(cudaEventRecord(staged_[i], stream_), "staging event");
+      }
+    }
+    for (size_t off = 0, i = 0; off < bytes; off += kPiece, i ^= 1) {
+      const size_t n = std::min(kPiece, bytes - off);
+      cuda_check(cudaEventSynchronize(staged_[i]), "staging wait");  // its previous copy is done
+      std::memcpy(staging_[i], src + off, n);
+      cuda_check(cudaMemcpyAsync(dst + off, staging_[i], n, cudaMemcpyHostToDevice, stream_), "weight upload");
+      cuda_check(cudaEventRecord(staged_[i], stream_), "staging event");
+    }
+  }
+
   const ExpertTable& expert_table(const ExpertWeights* experts, int64_t E) {
     auto it = expert_tables_.find(experts);
     if (it != expert_tables_.end()) return it->second;
@@ -366,6 +395,8 @@ class CudaOps final : public Ops {
   int64_t uploaded_tensors_ = 0;
   std::map<const ExpertWeights*, ExpertTable> expert_tables_;
   std::vector<cudaGraphExec_t> graphs_;
+  void* staging_[2] = {nullptr, nullptr};
+  cudaEvent_t staged_[2] = {nullptr, nullptr};
   Scratch linear_scratch_, moe_scratch_, hc_scratch_;
 };
 
