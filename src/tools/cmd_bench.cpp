@@ -277,7 +277,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--steps", a->steps, "Timed decode steps (default 8)");
   cmd->add_flag("--json", a->json, "One JSON object instead of the table");
   cmd->add_flag("--enforce-eager", a->enforce_eager, "Only eager launches (no CUDA graph replays)");
-  cmd->callback([a] { with_context("bench", [&] { run_bench(*a); }); });
+  cmd->callback([a, cmd] {
+    if (!cmd->get_subcommands().empty()) return;  // `dsv4 bench serve` (cmd_bench_serve.cpp)
+    with_context("bench", [&] { run_bench(*a); });
+  });
 }
 
 }  // namespace dsv4::tools

@@ -15,5 +15,7 @@ void add_detokenize_command(CLI::App& app);
 void add_render_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_drift_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
+void add_bench_serve_command(CLI::App& bench);  // `dsv4 bench serve`, under add_bench_command's bench
 
 }  // namespace dsv4::tools

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   dsv4::tools::add_render_command(app);
   dsv4::tools::add_bench_command(app);
   dsv4::tools::add_drift_command(app);
+  dsv4::tools::add_serve_command(app);
+  dsv4::tools::add_bench_serve_command(*app.get_subcommand("bench"));
 
   try {
     app.parse(argc, argv);

@@ -376,6 +376,39 @@ TEST(Engine, QueuesRequestsBeyondCapacityAndReleasesOnFinish) {
   EXPECT_EQ(two.cache().manager.free_state_slots(), 2);
 }
 
+// cancel() frees a live request's blocks and state slot at once, drops a queued one, and leaves
+// the other requests' outputs as they would be alone.
+TEST(Engine, CancelFreesTheCacheAtOnceAndLeavesOthersUnchanged) {
+  Golden& g = Golden::get();
+  Engine e(*g.model, options(0, 64, 2));
+  std::vector<int> calls(4, 0);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(e.submit({g.prompts.at("p0"), greedy(8)}, [&](uint64_t id, const SampledToken&) { ++calls[id]; }));
+  std::vector<int32_t> used0;
+  for (size_t p = 0; p < e.cache().manager.pool_count(); ++p) used0.push_back(e.cache().manager.pool(p).used_blocks());
+  EXPECT_TRUE(e.is_waiting(ids[2]));
+  for (int i = 0; i < 3; ++i) e.step();  // prefill + a few tokens of the first two
+  EXPECT_EQ(e.live_sequences(), 2);
+  EXPECT_TRUE(e.cancel(ids[0]));
+  EXPECT_TRUE(e.cancel(ids[2]));  // still queued
+  EXPECT_FALSE(e.cancel(ids[2]));
+  EXPECT_FALSE(e.cancel(999));
+  EXPECT_EQ(e.live_sequences(), 1);
+  EXPECT_EQ(e.waiting_sequences(), 0);
+  EXPECT_EQ(e.cache().manager.free_state_slots(), 1);
+  const int before = calls[ids[0]];
+  const auto results = e.run();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].request, ids[1]);
+  EXPECT_EQ(results[0].ids, std::vector<int32_t>(g.greedy.at("p0").begin(), g.greedy.at("p0").begin() + 8));
+  EXPECT_EQ(calls[ids[0]], before);
+  EXPECT_EQ(calls[ids[2]], 0);
+  EXPECT_EQ(e.cache().manager.free_state_slots(), 2);
+  for (size_t p = 0; p < e.cache().manager.pool_count(); ++p) EXPECT_EQ(e.cache().manager.pool(p).used_blocks(), used0[p]);
+  EXPECT_TRUE(e.take_finished().empty());
+}
+
 // A cache whose compressed pools hold only a few blocks: long requests wait for capacity
 // instead of failing, and produce what they produce alone.
 TEST(Engine, WaitsForCompressedBlocksWhenTheCacheIsSmall) {
