@@ -48,8 +48,8 @@ echo "== the same, streamed (SSE)"
 http POST /v1/completions '{"model":"golden-a","prompt":[0,17,42,1000,7,365,12,99],"max_tokens":8,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}' \
   | tee "$OUT/stream.txt" | tail -4
 echo "== bench serve"
-"$STAGE/bin/dsv4" bench serve --base-url "$URL" --input-len 256 --output-len 64 --num-prompts 32 \
-  --concurrency-sweep 1,4,16 --vocab-range 2,2048 2>&1 | tee "$OUT/bench_serve.log" | tail -25 || rc=1
+"$STAGE/bin/dsv4" bench serve --base-url "$URL" --input-len 256 --output-len 64 --num-prompts "${NUM_PROMPTS:-32}" \
+  --concurrency-sweep "${SWEEP:-1,4,16}" --vocab-range 2,2048 2>&1 | tee "$OUT/bench_serve.log" | tail -25 || rc=1
 http GET /metrics >"$OUT/metrics.txt" 2>/dev/null
 grep -E "^vllm:(num_requests|generation_tokens_total|prompt_tokens_total)" "$OUT/metrics.txt" | head
 kill -INT "$SERVER"
