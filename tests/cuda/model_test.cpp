@@ -153,7 +153,8 @@ TEST_P(GpuGolden, OfficialWithinQuantizationNoiseOfTheCpu) {
 INSTANTIATE_TEST_SUITE_P(Prompts, GpuGolden, ::testing::Values("p0", "p1", "p2"));
 
 // Decode steps replayed from CUDA graphs give bitwise the logits of eager launches, across batch
-// sizes that share a bucket (3 sequences padded to 4) and across compression boundaries.
+// sizes that share a bucket (3 sequences padded to 4), across compression boundaries, and after a
+// long eager prefill in between (which grows the backend's scratch: the graph must not lose its).
 TEST(GpuGraphs, ReplayEqualsEagerBitwise) {
   DSV4_REQUIRE_CUDA_DEVICE();
   GoldenA& g = GoldenA::get();
@@ -181,6 +182,11 @@ TEST(GpuGraphs, ReplayEqualsEagerBitwise) {
       }
       if (graphs_on) opts.graphs = &graphs;
       for (int step = 0; step < 12; ++step) {
+        if (step == 6) {  // a long eager prefill in between grows the backend's scratch buffers
+          const std::vector<int64_t>& p = g.prompt("p2");
+          cache.manager.admit(3, 600);
+          model.forward({{3, 0, std::vector<int64_t>(p.begin(), p.begin() + 600), false}}, cache.storage, opts);
+        }
         std::vector<Segment> segs;
         for (int s = 0; s < 3; ++s) {
           cache.manager.extend(s, pos[size_t(s)] + 1);

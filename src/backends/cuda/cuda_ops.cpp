@@ -27,19 +27,18 @@ void cuda_check(cudaError_t e, const char* what) {
 }
 
 // A device buffer that grows (scratch of the ops that need one). Growth happens in eager steps;
-// a captured step reuses what the warm-up steps grew to.
+// a captured graph keeps pointing at the buffer it was captured with, so an outgrown buffer is
+// retired, not freed, until the backend goes away.
 class Scratch {
  public:
   ~Scratch() {
+    for (void* p : retired_) cudaFree(p);
     if (ptr_ != nullptr) cudaFree(ptr_);
   }
   void* get(size_t bytes) {
     if (bytes <= size_) return ptr_;
-    if (ptr_ != nullptr) {
-      cuda_check(cudaDeviceSynchronize(), "scratch grow");
-      cudaFree(ptr_);
-      ptr_ = nullptr;
-    }
+    if (ptr_ != nullptr) retired_.push_back(ptr_);
+    ptr_ = nullptr;
     const size_t want = std::max(bytes, size_ * 2);
     cuda_check(cudaMalloc(&ptr_, want), "scratch alloc");
     size_ = want;
@@ -49,6 +48,7 @@ class Scratch {
  private:
   void* ptr_ = nullptr;
   size_t size_ = 0;
+  std::vector<void*> retired_;
 };
 
 cuda::ActQuant act_of(dsv4::ActQuant a) {
