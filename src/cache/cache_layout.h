@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/kv_cache.h"  // kCacheBlockTokens, compressor_ring_tokens
 
 namespace dsv4 {
 
-inline constexpr int64_t kCacheBlockTokens = 128;
 // Window blocks a sequence keeps between calls: the two that hold its sliding window and one more
 // so that a speculative rollback can step back across a block boundary.
 inline constexpr int64_t kWindowBlocksLive = 3;
@@ -27,16 +27,6 @@ inline constexpr int64_t kWindowBlocksLive = 3;
 // live blocks of the old end until the next one, so a chunk of any length reads its start's
 // window from the cache while the blocks of its own end are allocated.
 inline constexpr int64_t kWindowBlocksPerSequence = 2 * kWindowBlocksLive;
-
-// Compressor partial state: a ring of the per-token kv/gate projections, position p in slot
-// p mod compressor_ring_tokens(ratio). The reference keeps coff·c tokens (8 for ratio 4: the
-// previous window's and the current one's; 128 for ratio 128); the ring keeps
-// kCompressorRollbackTokens more so that a call of up to kCompressorRollbackTokens + 1 tokens
-// (a speculative verify) can be rolled back to any of its positions without a snapshot.
-inline constexpr int64_t kCompressorRollbackTokens = 8;
-inline constexpr int64_t compressor_ring_tokens(int ratio) {
-  return (ratio == 4 ? 8 : int64_t(ratio)) + kCompressorRollbackTokens;
-}
 
 // Element storage of cached vectors.
 enum class CacheFormat : uint8_t {

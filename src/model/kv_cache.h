@@ -17,6 +17,19 @@ namespace dsv4 {
 
 using SequenceId = int64_t;
 
+// The cache's geometry, shared by the step plan (model/) and the cache layout (cache/):
+// blocks of 128 original tokens (the lcm of the compression ratios, and the sliding window), and
+// the compressors' rings: position p in slot p mod compressor_ring_tokens(ratio). The reference
+// keeps coff·c tokens (8 for ratio 4: the previous window's and the current one's; 128 for ratio
+// 128); the ring keeps kCompressorRollbackTokens more so that a call of up to
+// kCompressorRollbackTokens + 1 tokens (a speculative verify) can be rolled back to any of its
+// positions without a snapshot.
+inline constexpr int64_t kCacheBlockTokens = 128;
+inline constexpr int64_t kCompressorRollbackTokens = 8;
+inline constexpr int64_t compressor_ring_tokens(int ratio) {
+  return (ratio == 4 ? 8 : int64_t(ratio)) + kCompressorRollbackTokens;
+}
+
 // Which compressed vectors: attention entries (head_dim) or indexer keys (index_head_dim).
 enum class CacheRole : uint8_t { Attention, Indexer };
 

@@ -10,21 +10,18 @@ namespace dsv4 {
 
 namespace {
 
-constexpr int64_t kBlockTokens = 128;  // cache_layout.h kCacheBlockTokens (cache/ sits above model/)
-constexpr int64_t kRollbackTokens = 8;  // cache_layout.h kCompressorRollbackTokens
-int64_t ring_tokens(int ratio) { return (ratio == 4 ? 8 : int64_t(ratio)) + kRollbackTokens; }
 
 int32_t window_slot(const SequenceTables& t, int64_t pos) {
-  const int64_t b = pos / kBlockTokens;
+  const int64_t b = pos / kCacheBlockTokens;
   if (b >= int64_t(t.window.size())) return -2;  // beyond the reserved length
   const int32_t block = t.window[size_t(b)];
-  return block < 0 ? -1 : int32_t(block * kBlockTokens + pos % kBlockTokens);
+  return block < 0 ? -1 : int32_t(block * kCacheBlockTokens + pos % kCacheBlockTokens);
 }
 
 void plan_emissions(EmissionPlan& e, int ratio, const SegmentSpan& s, const SequenceTables& t) {
   const bool overlap = ratio == 4;
-  const int64_t c = ratio, R = ring_tokens(ratio), L = overlap ? 2 * c : c;
-  const int64_t per_block = kBlockTokens / c;
+  const int64_t c = ratio, R = compressor_ring_tokens(ratio), L = overlap ? 2 * c : c;
+  const int64_t per_block = kCacheBlockTokens / c;
   const std::span<const int32_t> table = ratio == 4 ? t.csa : t.hca;
   auto source = [&](int64_t p) -> int32_t {
     if (p >= s.start) return int32_t(s.offset + p - s.start);

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "backends/cuda/sm90/layer_ops/codec.h"  // bits_to_f32, f32_to_bits, mul_rn, div_rn (one copy)
+
 #if defined(__CUDACC__)
 #define DSV4_PHD __host__ __device__ __forceinline__
 #else
@@ -20,34 +22,10 @@
 
 namespace dsv4::cuda::paged {
 
-DSV4_PHD float as_f32(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  return __builtin_bit_cast(float, u);
-#endif
-}
-DSV4_PHD uint32_t as_u32(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(x);
-#else
-  return __builtin_bit_cast(uint32_t, x);
-#endif
-}
-DSV4_PHD float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-DSV4_PHD float div_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
+using layer::div_rn;
+using layer::mul_rn;
+DSV4_PHD float as_f32(uint32_t u) { return bits_to_f32(u); }
+DSV4_PHD uint32_t as_u32(float x) { return f32_to_bits(x); }
 DSV4_PHD float rint_rn(float x) {  // round to nearest even (x small and non-negative here)
 #if defined(__CUDA_ARCH__)
   return rintf(x);
