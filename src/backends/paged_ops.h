@@ -129,8 +129,10 @@ struct CompressPoolParams {
   int64_t T = 0;                   // rows of kv / gate: every src >= 0 is < T
   int64_t ring_rows = 0;           // rows of ring_kv / ring_gate (slots·R): every −1 − src < ring_rows
 };
-// ring[dst[i]] = (kv[rows[i]], gate[rows[i]]) for i < n (dst = s·R + r; distinct, so only the
-// last R tokens of a segment are listed). Runs after the step's pooling has read the ring.
+// ring[dst[i]] = (kv[rows[i]], gate[rows[i]]) for i < n with dst[i] >= 0 (dst = s·R + r;
+// distinct, so only the last R tokens of a segment are listed; −1: skipped). Runs after the
+// step's pooling has read the ring. The same op keeps the prefix cache's compressor tails
+// (model/kv_cache.h), with the tail arrays as the "ring".
 struct RingStoreParams {
   const float* kv = nullptr;       // [T, W]
   const float* gate = nullptr;

@@ -31,10 +31,22 @@ class BlockPool {
   void release(BlockId id);
   int32_t ref_count(BlockId id) const;
 
+  // Prefix caching: a block the prefix index holds (one of its references) is "cached"; a cached
+  // block whose only reference is the index's is evictable — it counts as free for capacity
+  // checks, and the index gives it back when an allocation needs the room. set_cached(id, true)
+  // adds the index's reference to a live block; set_cached(id, false) drops it (freeing the
+  // block when it was the last). A plain release never drops the index's reference.
+  void set_cached(BlockId id, bool cached);
+  bool cached(BlockId id) const { return cached_[size_t(id)] != 0; }
+  int32_t evictable_blocks() const { return evictable_; }
+  int32_t available_blocks() const { return free_blocks() + evictable_; }
+
  private:
   void check_live(BlockId id, const char* what) const;
   std::string name_;
   std::vector<int32_t> ref_counts_;
+  std::vector<uint8_t> cached_;
+  int32_t evictable_ = 0;
   std::vector<BlockId> free_;  // a stack: recently freed blocks are reused first
 };
 

@@ -44,8 +44,11 @@ struct CacheLayout {
   CacheFormat format = CacheFormat::Reference;
   std::vector<CachePoolSpec> pools;  // window, csa, hca (empty pools omitted)
   uint64_t state_bytes_per_sequence = 0;
+  // Prefix caching: window blocks also carry the ratio-4 compressors' tails (model/kv_cache.h),
+  // and the plan gives a quarter of the budget to window blocks kept as resume points.
+  bool prefix_caching = false;
 
-  static CacheLayout from_config(const ModelConfig& config, CacheFormat format);
+  static CacheLayout from_config(const ModelConfig& config, CacheFormat format, bool prefix_caching = false);
   const CachePoolSpec* pool(const std::string& name) const;
 };
 

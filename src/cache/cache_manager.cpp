@@ -16,13 +16,30 @@ int64_t first_live_window_block(int64_t nblocks) { return std::max<int64_t>(0, n
 
 }  // namespace
 
-CacheManager::CacheManager(CacheLayout layout, const CachePlan& plan) : layout_(std::move(layout)) {
+CacheManager::CacheManager(CacheLayout layout, const CachePlan& plan, PrefixCaching prefix)
+    : layout_(std::move(layout)) {
   if (plan.pool_blocks.size() != layout_.pools.size())
     fail("cache plan has {} pools, layout {}", plan.pool_blocks.size(), layout_.pools.size());
   if (layout_.pools.empty() || layout_.pools[0].name != "window") fail("cache layout must start with the window pool");
   for (size_t i = 0; i < layout_.pools.size(); ++i)
     pools_.push_back(std::make_unique<BlockPool>(layout_.pools[i].name, plan.pool_blocks[i]));
   for (int32_t s = plan.max_sequences - 1; s >= 0; --s) free_slots_.push_back(s);
+  if (prefix.enabled) {
+    std::vector<BlockPool*> pools;
+    for (auto& p : pools_) pools.push_back(p.get());
+    prefix_ = std::make_unique<PrefixIndex>(std::move(pools), prefix.keyed_with_next);
+  }
+}
+
+CacheManager::~CacheManager() {
+  if (prefix_) prefix_->clear();
+}
+
+void CacheManager::make_free(size_t p, int32_t n) {
+  while (pools_[p]->free_blocks() < n)
+    if (!prefix_ || !prefix_->evict_one(p))
+      fail("cache: pool '{}' cannot free {} blocks ({} free, {} evictable)", pools_[p]->name(), n,
+           pools_[p]->free_blocks(), pools_[p]->evictable_blocks());
 }
 
 std::vector<int32_t> CacheManager::needed(const SequenceBlocks* s, int64_t want) const {
@@ -36,7 +53,11 @@ std::vector<int32_t> CacheManager::needed(const SequenceBlocks* s, int64_t want)
       const int64_t from = std::max(have, first_live_window_block(want));
       int64_t freed = 0;
       for (int64_t b = 0; b < first_live_window_block(have); ++b)
-        if (s && s->tables[p][size_t(b)] >= 0 && pools_[p]->ref_count(s->tables[p][size_t(b)]) == 1) ++freed;
+        if (s && s->tables[p][size_t(b)] >= 0) {
+          const BlockId id = s->tables[p][size_t(b)];
+          // Released below: free, or evictable when the prefix index holds it too.
+          if (pools_[p]->ref_count(id) == (pools_[p]->cached(id) ? 2 : 1)) ++freed;
+        }
       n[p] = int32_t(std::max<int64_t>(0, (want - from) - freed));
     } else {
       n[p] = int32_t(want - have);
@@ -49,7 +70,16 @@ bool CacheManager::can_admit(int64_t tokens) const {
   if (tokens < 0 || free_slots_.empty()) return false;
   const auto n = needed(nullptr, blocks_for(tokens));
   for (size_t p = 0; p < pools_.size(); ++p)
-    if (n[p] > pools_[p]->free_blocks()) return false;
+    if (n[p] > pools_[p]->available_blocks()) return false;
+  return true;
+}
+
+bool CacheManager::can_extend(SequenceId id, int64_t tokens) const {
+  const SequenceBlocks& s = blocks(id);
+  if (tokens <= s.tokens) return true;
+  const auto n = needed(&s, blocks_for(tokens));
+  for (size_t p = 0; p < pools_.size(); ++p)
+    if (n[p] > pools_[p]->available_blocks()) return false;
   return true;
 }
 
@@ -57,9 +87,9 @@ void CacheManager::grow(SequenceBlocks& s, int64_t tokens) {
   const int64_t have = int64_t(s.tables[0].size()), want = blocks_for(tokens);
   const auto n = needed(&s, want);
   for (size_t p = 0; p < pools_.size(); ++p)
-    if (n[p] > pools_[p]->free_blocks())
+    if (n[p] > pools_[p]->available_blocks())
       fail("cache full: growing a sequence to {} tokens needs {} more '{}' blocks, {} of {} free", tokens, n[p],
-           pools_[p]->name(), pools_[p]->free_blocks(), pools_[p]->capacity());
+           pools_[p]->name(), pools_[p]->available_blocks(), pools_[p]->capacity());
   // Release the window blocks that slid out before the old end's window (kept through the last
   // extension), then allocate (cannot fail now). The old end's window stays for this call.
   auto& win = s.tables[window_pool()];
@@ -68,11 +98,19 @@ void CacheManager::grow(SequenceBlocks& s, int64_t tokens) {
       pools_[window_pool()]->release(win[size_t(b)]);
       win[size_t(b)] = -1;
     }
+  for (size_t p = 0; p < pools_.size(); ++p) make_free(p, n[p]);
   for (size_t p = 0; p < pools_.size(); ++p) {
     auto& table = s.tables[p];
     for (int64_t b = have; b < want; ++b) {
       if (p == window_pool() && b < first_live_window_block(want)) {
-        table.push_back(-1);  // slid out before it was ever needed (a long admit)
+        // Slid out before it was ever needed (a long extension): with prefix caching the block is
+        // still taken when one is free or evictable, so that it becomes a resume point.
+        if (prefix_ && pools_[p]->available_blocks() > 0) {
+          make_free(p, 1);
+          table.push_back(pools_[p]->allocate(1)[0]);
+        } else {
+          table.push_back(-1);
+        }
         continue;
       }
       table.push_back(pools_[p]->allocate(1)[0]);
@@ -129,6 +167,39 @@ void CacheManager::release(SequenceId id) {
       if (b >= 0) pools_[p]->release(b);
   free_slots_.push_back(it->second.state_slot);
   seqs_.erase(it);
+}
+
+int64_t CacheManager::admit_cached(SequenceId id, std::span<const int64_t> tokens) {
+  const int64_t max_blocks = tokens.empty() ? 0 : (int64_t(tokens.size()) - 1) / kCacheBlockTokens;
+  if (!prefix_ || max_blocks == 0) {
+    admit(id, 0);
+    return 0;
+  }
+  if (seqs_.count(id)) fail("cache: sequence {} is already admitted", id);
+  if (free_slots_.empty()) fail("cache full: no state slot for sequence {} ({} sequences live)", id, seqs_.size());
+  PrefixMatch m = prefix_->lookup(tokens, max_blocks);
+  SequenceBlocks s;
+  s.tables = std::move(m.tables);
+  for (size_t p = 0; p < pools_.size(); ++p)
+    for (BlockId b : s.tables[p])
+      if (b >= 0) pools_[p]->retain(b);
+  s.tokens = m.blocks * kCacheBlockTokens;
+  s.state_slot = free_slots_.back();
+  free_slots_.pop_back();
+  seqs_.emplace(id, std::move(s));
+  return m.blocks * kCacheBlockTokens;
+}
+
+void CacheManager::cache_prefix(SequenceId id, std::span<const int64_t> tokens, int64_t upto) {
+  if (!prefix_) return;
+  const SequenceBlocks& s = blocks(id);
+  if (upto > s.tokens || upto > int64_t(tokens.size()))
+    fail("cache: caching {} tokens of sequence {}, which holds {} ({} known)", upto, id, s.tokens, tokens.size());
+  prefix_->insert(tokens, upto / kCacheBlockTokens, s.tables);
+}
+
+void CacheManager::clear_prefix_cache() {
+  if (prefix_) prefix_->clear();
 }
 
 const SequenceBlocks& CacheManager::blocks(SequenceId id) const {

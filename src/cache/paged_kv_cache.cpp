@@ -38,7 +38,12 @@ PagedKvCache::PagedKvCache(const ModelConfig& config, const CacheManager& manage
   for (int r = 0; r < 2; ++r) {
     pools_.ring_kv[r].assign(L, nullptr);
     pools_.ring_gate[r].assign(L, nullptr);
+    pools_.tail_kv[r].assign(L, nullptr);
+    pools_.tail_gate[r].assign(L, nullptr);
   }
+  const bool tails = manager.prefix_caching();
+  if (tails) pools_.tail_rows = int64_t(window_blocks) * kCompressorTailTokens;
+  const uint64_t tail_rows = uint64_t(pools_.tail_rows);
   try {
     for (size_t l = 0; l < L; ++l) {
       const int ratio = config.layers[l].compress_ratio;
@@ -62,6 +67,12 @@ PagedKvCache::PagedKvCache(const ModelConfig& config, const CacheManager& manage
         const uint64_t iw = 2 * uint64_t(Di);
         pools_.ring_kv[1][l] = static_cast<float*>(allocate(states * R * iw * 4));
         pools_.ring_gate[1][l] = static_cast<float*>(allocate(states * R * iw * 4));
+        if (tails) {
+          pools_.tail_kv[0][l] = static_cast<float*>(allocate(tail_rows * width * 4));
+          pools_.tail_gate[0][l] = static_cast<float*>(allocate(tail_rows * width * 4));
+          pools_.tail_kv[1][l] = static_cast<float*>(allocate(tail_rows * iw * 4));
+          pools_.tail_gate[1][l] = static_cast<float*>(allocate(tail_rows * iw * 4));
+        }
       }
     }
   } catch (...) {
@@ -90,6 +101,28 @@ SequenceTables PagedKvCache::tables(SequenceId seq) const {
   if (csa_pool_ >= 0) t.csa = b.tables[size_t(csa_pool_)];
   if (hca_pool_ >= 0) t.hca = b.tables[size_t(hca_pool_)];
   return t;
+}
+
+void PagedKvCache::restore_compressor_state(SequenceId seq) {
+  const SequenceBlocks& b = manager_.blocks(seq);
+  const int64_t B = b.tokens;
+  if (B == 0) return;
+  if (B % kCacheBlockTokens != 0) fail("cache: sequence {} resumes at {}, not a block boundary", seq, B);
+  const BlockId wb = b.tables[0][size_t(B / kCacheBlockTokens - 1)];
+  if (wb < 0) fail("cache: sequence {} resumes at {} without the window block before it", seq, B);
+  const int64_t R = compressor_ring_tokens(4), n = kCompressorTailTokens;
+  const int64_t r0 = (B - n) % R;  // the tail's ring rows r0 .. r0+n−1 (contiguous: R is a multiple of 4)
+  for (size_t l = 0; l < ratio_.size(); ++l) {
+    if (ratio_[l] != 4) continue;
+    if (pools_.tail_kv[0][l] == nullptr) fail("cache: prefix caching is off (no compressor tails)");
+    for (int role = 0; role < 2; ++role) {
+      const int64_t W = 2 * (role == 0 ? config_.head_dim : config_.index_head_dim);
+      const size_t bytes = size_t(n * W) * 4;
+      const int64_t dst = (int64_t(b.state_slot) * R + r0) * W, src = int64_t(wb) * n * W;
+      ops_.copy(pools_.ring_kv[role][l] + dst, pools_.tail_kv[role][l] + src, bytes);
+      ops_.copy(pools_.ring_gate[role][l] + dst, pools_.tail_gate[role][l] + src, bytes);
+    }
+  }
 }
 
 bool PagedKvCache::read_window(SequenceId seq, int layer, int64_t pos, float* out) const {

@@ -25,6 +25,10 @@ class PagedKvCache final : public KvCache {
 
   const KvPools& pools() const override { return pools_; }
   SequenceTables tables(SequenceId seq) const override;
+  // A sequence admitted on a prefix-cache hit (CacheManager::admit_cached) resumes at its length
+  // B: copies the ratio-4 compressors' state at B (positions B−4 .. B−1) from the tail of the
+  // window block before B into the sequence's rings. No-op at B = 0.
+  void restore_compressor_state(SequenceId seq);
   // Bytes of backend memory the pools hold.
   uint64_t bytes() const { return bytes_; }
 
@@ -51,10 +55,11 @@ struct Cache {
   CachePlan plan;
   CacheManager manager;
   PagedKvCache storage;
-  Cache(const ModelConfig& config, Ops& ops, uint64_t budget_bytes, int32_t max_sequences, CacheFormat format)
-      : layout(CacheLayout::from_config(config, format)),
+  Cache(const ModelConfig& config, Ops& ops, uint64_t budget_bytes, int32_t max_sequences, CacheFormat format,
+        PrefixCaching prefix = {})
+      : layout(CacheLayout::from_config(config, format, prefix.enabled)),
         plan(plan_cache(layout, budget_bytes, max_sequences)),
-        manager(layout, plan),
+        manager(layout, plan, prefix),
         storage(config, manager, ops) {}
   // The CPU reference's cache (fp32 slots, host memory).
   Cache(const ModelConfig& config, uint64_t budget_bytes, int32_t max_sequences);

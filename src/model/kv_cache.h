@@ -30,6 +30,12 @@ inline constexpr int64_t compressor_ring_tokens(int ratio) {
   return (ratio == 4 ? 8 : int64_t(ratio)) + kCompressorRollbackTokens;
 }
 
+// Prefix caching resumes a sequence at a block boundary B (a multiple of 128). The ratio-128
+// compressor starts a fresh window there; the ratio-4 (overlap) compressors need the projections
+// of the previous window, positions B−4 .. B−1: the cache keeps them per window block (the ring
+// "tail", KvPools::tail_*) while that block's positions are computed.
+inline constexpr int64_t kCompressorTailTokens = 4;
+
 // Which compressed vectors: attention entries (head_dim) or indexer keys (index_head_dim).
 enum class CacheRole : uint8_t { Attention, Indexer };
 
@@ -43,6 +49,11 @@ struct KvPools {
   // Compressor rings per layer and role: [state slots · R, W] floats, R = compressor_ring_tokens,
   // W = coff · D_c; null where the layer has no such compressor.
   std::vector<float*> ring_kv[2], ring_gate[2];
+  // With prefix caching, per ratio-4 layer and role: the projections of the last
+  // kCompressorTailTokens positions of every window block, [window blocks · 4, W] floats at row
+  // block · 4 + (p mod 128 − 124); null otherwise. tail_rows = window blocks · 4 (0 without).
+  std::vector<float*> tail_kv[2], tail_gate[2];
+  int64_t tail_rows = 0;
   // Slots of each pool (bounds for the ops): window pools, entry / key pools per layer (0 where
   // absent), ring rows (state slots · R) per layer.
   int64_t window_slots = 0;

@@ -17,8 +17,28 @@ const DevicePlan::Emission& emission_of(const DevicePlan& plan, int ratio) {
 
 // One compressor of the layer: projections of every token, the entries completing in this step
 // (finished: norm, RoPE, quantization point), then the ring update. Returns [n_emit, D_c].
+// Where a compressor keeps its state: the ring, and (prefix caching, ratio 4) the block tails.
+struct CompressorState {
+  float* ring_kv = nullptr;
+  float* ring_gate = nullptr;
+  int64_t ring_rows = 0;
+  float* tail_kv = nullptr;
+  float* tail_gate = nullptr;
+  int64_t tail_rows = 0;
+};
+
+CompressorState compressor_state(const KvPools& pools, size_t layer, int role) {
+  const bool tails = layer < pools.tail_kv[role].size() && layer < pools.tail_gate[role].size();
+  return {pools.ring_kv[role].at(layer),           pools.ring_gate[role].at(layer),
+          pools.ring_rows.at(layer),               tails ? pools.tail_kv[role][layer] : nullptr,
+          tails ? pools.tail_gate[role][layer] : nullptr, pools.tail_rows};
+}
+
 float* compress_step(const ForwardContext& ctx, const CompressorParams& p, CompressorRole role, const RopeTable& rope,
-                     const float* x, const DevicePlan& plan, float* ring_kv, float* ring_gate, int64_t ring_rows) {
+                     const float* x, const DevicePlan& plan, const CompressorState& state) {
+  float* ring_kv = state.ring_kv;
+  float* ring_gate = state.ring_gate;
+  const int64_t ring_rows = state.ring_rows;
   const int64_t T = plan.T, width = p.width();
   const DevicePlan::Emission& e = emission_of(plan, p.ratio);
   if (ring_kv == nullptr || ring_gate == nullptr) fail("compressor: the cache has no ring for this layer");
@@ -55,6 +75,15 @@ float* compress_step(const ForwardContext& ctx, const CompressorParams& p, Compr
   rs.T = T;
   rs.ring_rows = ring_rows;
   ctx.ops.ring_store(rs);
+  if (state.tail_kv != nullptr && e.tail_n > 0) {
+    rs.rows = e.tail_rows;
+    rs.dst = e.tail_dst;
+    rs.n = e.tail_n;
+    rs.ring_kv = state.tail_kv;
+    rs.ring_gate = state.tail_gate;
+    rs.ring_rows = state.tail_rows;
+    ctx.ops.ring_store(rs);
+  }
   return E;
 }
 
@@ -98,7 +127,7 @@ float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, cons
     // 2. Compressed entries completing in this step.
     const DevicePlan::Emission& e = emission_of(plan, p.compressor.ratio);
     const float* E = compress_step(ctx, p.compressor, CompressorRole::Attention, p.rope, x, plan,
-                                   pools.ring_kv[0].at(layer), pools.ring_gate[0].at(layer), pools.ring_rows.at(layer));
+                                   compressor_state(pools, layer, 0));
     ctx.ops.kv_store(
         KvStoreParams{E, e.slot, e.n, D, rd, pools.kv_format, pools.entries.at(layer), pools.entry_slots.at(layer)});
     ap.comp_pool = pools.entries[layer];
@@ -107,8 +136,7 @@ float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, cons
       // 3. CSA: indexer keys, then the selection.
       const int64_t hd = cfg.index_head_dim, nh = cfg.index_n_heads, k = cfg.index_topk;
       const float* keys = compress_step(ctx, p.indexer.compressor, CompressorRole::Indexer, p.rope, x, plan,
-                                        pools.ring_kv[1].at(layer), pools.ring_gate[1].at(layer),
-                                        pools.ring_rows.at(layer));
+                                        compressor_state(pools, layer, 1));
       ctx.ops.key_store(
           KeyStoreParams{keys, e.slot, e.n, hd, pools.key_format, pools.keys.at(layer), pools.key_slots.at(layer)});
       const IndexerQuery iq = indexer_query(ctx, p.indexer, p.rope, qp.qr, x, T, plan.positions);

@@ -18,7 +18,7 @@ int32_t window_slot(const SequenceTables& t, int64_t pos) {
   return block < 0 ? -1 : int32_t(block * kCacheBlockTokens + pos % kCacheBlockTokens);
 }
 
-void plan_emissions(EmissionPlan& e, int ratio, const SegmentSpan& s, const SequenceTables& t) {
+void plan_emissions(EmissionPlan& e, int ratio, const SegmentSpan& s, const SequenceTables& t, bool tails) {
   const bool overlap = ratio == 4;
   const int64_t c = ratio, R = compressor_ring_tokens(ratio), L = overlap ? 2 * c : c;
   const int64_t per_block = kCacheBlockTokens / c;
@@ -41,6 +41,15 @@ void plan_emissions(EmissionPlan& e, int ratio, const SegmentSpan& s, const Sequ
   for (int64_t p = std::max(s.start, s.start + s.length - R); p < s.start + s.length; ++p) {
     e.ring_rows.push_back(int32_t(s.offset + p - s.start));
     e.ring_dst.push_back(int32_t(int64_t(t.state_slot) * R + p % R));
+  }
+  if (!tails || ratio != 4) return;
+  for (int64_t p = s.start; p < s.start + s.length; ++p) {
+    const int64_t in_block = p % kCacheBlockTokens, b = p / kCacheBlockTokens;
+    if (in_block < kCacheBlockTokens - kCompressorTailTokens) continue;
+    const int32_t block = b < int64_t(t.window.size()) ? t.window[size_t(b)] : -1;
+    if (block < 0) continue;  // no window block there: no resume point either
+    e.tail_rows.push_back(int32_t(s.offset + p - s.start));
+    e.tail_dst.push_back(int32_t(block * kCompressorTailTokens + in_block - (kCacheBlockTokens - kCompressorTailTokens)));
   }
 }
 
@@ -156,8 +165,9 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
         for (int64_t w = 0; w < n; ++w) plan.comp128[size_t(t * plan.comp128_stride + w)] = tb.hca[size_t(w)];
       }
     }
-    if (has4 && !dummy) plan_emissions(plan.e4, 4, s, tb);
-    if (has128 && !dummy) plan_emissions(plan.e128, 128, s, tb);
+    const bool tails = cache.pools().tail_rows > 0;
+    if (has4 && !dummy) plan_emissions(plan.e4, 4, s, tb, tails);
+    if (has128 && !dummy) plan_emissions(plan.e128, 128, s, tb, tails);
     const bool all = i < all_logits.size() ? bool(all_logits[i]) : true;
     for (int64_t r = all ? 0 : s.length - 1; r < s.length; ++r) plan.head_rows.push_back(s.offset + r);
   }
@@ -172,6 +182,11 @@ StepPlan plan_step(const ModelConfig& config, const KvCache& cache, std::vector<
       e->n = plan.T;
       e->ring_rows.resize(size_t(plan.T), 0);
       e->ring_dst.resize(size_t(plan.T), -1);
+      if (e->ratio == 4 && cache.pools().tail_rows > 0) {
+        if (int64_t(e->tail_rows.size()) > plan.T) fail("forward: compressor tails exceed the graph's shape");
+        e->tail_rows.resize(size_t(plan.T), 0);
+        e->tail_dst.resize(size_t(plan.T), -1);
+      }
     }
   }
   plan.ids = std::move(ids);
@@ -211,10 +226,11 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
   Packer k;
   const size_t ids = k.add(p.ids), pos = k.add(p.positions), seg = k.add(p.seg), rows = k.add(p.rows),
                win_store = k.add(p.win_store), win = k.add(p.win);
-  const size_t e4[5] = {k.add(p.e4.src), k.add(p.e4.first_pos), k.add(p.e4.slot), k.add(p.e4.ring_rows),
-                        k.add(p.e4.ring_dst)};
-  const size_t e128[5] = {k.add(p.e128.src), k.add(p.e128.first_pos), k.add(p.e128.slot), k.add(p.e128.ring_rows),
-                          k.add(p.e128.ring_dst)};
+  const size_t e4[7] = {k.add(p.e4.src),       k.add(p.e4.first_pos), k.add(p.e4.slot),    k.add(p.e4.ring_rows),
+                        k.add(p.e4.ring_dst),  k.add(p.e4.tail_rows), k.add(p.e4.tail_dst)};
+  const size_t e128[7] = {k.add(p.e128.src),      k.add(p.e128.first_pos), k.add(p.e128.slot),
+                          k.add(p.e128.ring_rows), k.add(p.e128.ring_dst),  k.add(p.e128.tail_rows),
+                          k.add(p.e128.tail_dst)};
   const size_t visible4 = k.add(p.visible4), table4 = k.add(p.table4), comp128 = k.add(p.comp128),
                count128 = k.add(p.count128), head = k.add(p.head_rows);
   auto* base = static_cast<uint8_t*>(ws.bytes(std::max<size_t>(k.bytes().size(), 8)));
@@ -229,7 +245,7 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
   d.rows = static_cast<const int32_t*>(at(rows));
   d.win_store = static_cast<const int32_t*>(at(win_store));
   d.win = static_cast<const int32_t*>(at(win));
-  auto emission = [&](const EmissionPlan& e, const size_t (&o)[5]) {
+  auto emission = [&](const EmissionPlan& e, const size_t (&o)[7]) {
     DevicePlan::Emission r;
     r.ratio = e.ratio;
     r.n = e.n;
@@ -239,6 +255,9 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
     r.slot = static_cast<const int32_t*>(at(o[2]));
     r.ring_rows = static_cast<const int32_t*>(at(o[3]));
     r.ring_dst = static_cast<const int32_t*>(at(o[4]));
+    r.tail_n = int64_t(e.tail_rows.size());
+    r.tail_rows = static_cast<const int32_t*>(at(o[5]));
+    r.tail_dst = static_cast<const int32_t*>(at(o[6]));
     return r;
   };
   d.e4 = emission(p.e4, e4);

@@ -33,6 +33,9 @@ struct EmissionPlan {
   std::vector<int32_t> slot;        // [n] the entry's slot in the layer's pool
   std::vector<int32_t> ring_rows;   // call rows to keep in the ring (the last R of each segment)
   std::vector<int32_t> ring_dst;    // their ring slots s·R + p mod R
+  // Ratio 4 with prefix caching: call rows at the last kCompressorTailTokens positions of a
+  // block, and their tail rows (window block · 4 + p mod 128 − 124; KvPools::tail_*).
+  std::vector<int32_t> tail_rows, tail_dst;
 };
 
 // The host-side plan. Token order = segment order (as the call's rows).
@@ -96,6 +99,9 @@ struct DevicePlan {
     const int32_t* slot = nullptr;
     const int32_t* ring_rows = nullptr;
     const int32_t* ring_dst = nullptr;
+    int64_t tail_n = 0;
+    const int32_t* tail_rows = nullptr;
+    const int32_t* tail_dst = nullptr;
   } e4, e128;
   const int32_t* visible4 = nullptr;
   int64_t max_visible4 = 0, segments = 0;

@@ -29,7 +29,9 @@ struct Engine::Sequence {
   std::vector<int64_t> tokens;   // prompt + generated; the last generated one is not yet in the cache
   std::vector<int32_t> output;
   int64_t processed = 0;         // tokens in the cache
-  int64_t reserved_blocks = 0;   // compressed-pool blocks this request may grow to
+  // Tokens to prefill before sampling: the prompt, or after a preemption every token so far.
+  int64_t prefill_target = 0;
+  int64_t cached_blocks = 0;     // blocks handed to the prefix cache so far
   bool finished = false;
   // MTP: the MTP cache holds positions < mtp_done; mtp_streams are the main model's final
   // streams of positions mtp_done .. processed-1, waiting for the MTP.
@@ -43,9 +45,10 @@ struct Engine::Sequence {
   Sequence(uint64_t i, GenerationRequest r, std::vector<int32_t> eos, TokenCallback cb)
       : id(i), request(std::move(r)), sampler(request.params, std::move(eos)), on_token(std::move(cb)) {
     tokens.assign(request.prompt.begin(), request.prompt.end());
+    prefill_target = prompt_len();
   }
   int64_t prompt_len() const { return int64_t(request.prompt.size()); }
-  bool prefilling() const { return processed < prompt_len(); }
+  bool prefilling() const { return processed < prefill_target; }
   TokenContext context(std::span<const int32_t> out) const { return TokenContext{request.prompt, out}; }
 };
 
@@ -61,7 +64,10 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
       ops.host_memory() || options_.numerics == Numerics::Exact ? CacheFormat::Reference : CacheFormat::Fp8);
   if (format == CacheFormat::Fp8 && options_.numerics == Numerics::Exact)
     fail("engine: the FP8 cache layout quantizes K=V; exact numerics need the fp32 (reference) layout");
-  cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format);
+  PrefixCaching prefix;
+  prefix.enabled = options_.enable_prefix_caching;
+  prefix.keyed_with_next = options_.draft_tokens > 0 && !options_.drafter;  // the MTP's vectors are cached too
+  cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format, prefix);
   workspace_ = std::make_unique<Workspace>(ops);
   if (options_.cuda_graphs && ops.graphs_supported()) graphs_ = std::make_unique<StepGraphs>(options_.max_model_len);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
@@ -79,39 +85,102 @@ uint64_t Engine::submit(GenerationRequest request, TokenCallback on_token) {
   if (!request.params.stop_strings.empty() && !options_.detokenize)
     fail("generate: stop strings need a detokenizer (none configured)");
   auto s = std::make_unique<Sequence>(next_id_++, std::move(request), eos_ids_, std::move(on_token));
-  s->reserved_blocks = blocks_for(s->prompt_len() + s->request.params.max_tokens + options_.draft_tokens + 1);
+  // A request must fit the whole cache alone (it may wait, or be preempted, but never fail).
+  const int64_t most = blocks_for(s->prompt_len() + s->request.params.max_tokens + options_.draft_tokens + 1);
   for (size_t p = 1; p < cache_->manager.pool_count(); ++p)
-    if (s->reserved_blocks > cache_->manager.pool(p).capacity())
+    if (most > cache_->manager.pool(p).capacity())
       fail("generate: a request of {} prompt + {} new tokens needs {} '{}' cache blocks, the cache has {}",
-           s->prompt_len(), s->request.params.max_tokens, s->reserved_blocks, cache_->manager.pool(p).name(),
+           s->prompt_len(), s->request.params.max_tokens, most, cache_->manager.pool(p).name(),
            cache_->manager.pool(p).capacity());
   const uint64_t id = s->id;
   waiting_.push_back(std::move(s));
   return id;
 }
 
-bool Engine::fits(const Sequence& s) const {
-  if (cache_->manager.free_state_slots() == 0) return false;
-  int64_t reserved = s.reserved_blocks;
-  for (const auto& l : live_) reserved += l->reserved_blocks;
-  for (size_t p = 1; p < cache_->manager.pool_count(); ++p)
-    if (reserved > cache_->manager.pool(p).capacity()) return false;
-  return true;
-}
-
+// Admission: a state slot, and room for the whole prefill (after a prefix-cache hit) without
+// preempting anyone; decoding then grows a request step by step, preempting when the cache runs
+// out. Preempted requests wait at the front of the queue.
 bool Engine::admit_waiting() {
   bool any = false;
-  while (!waiting_.empty() && fits(*waiting_.front())) {
-    std::unique_ptr<Sequence> s = std::move(waiting_.front());
+  CacheManager& mgr = cache_->manager;
+  while (!waiting_.empty() && mgr.free_state_slots() > 0) {
+    Sequence& s = *waiting_.front();
+    const SequenceId id(s.id);
+    const int64_t hit = mgr.admit_cached(id, s.tokens);
+    if (!mgr.can_extend(id, s.prefill_target)) {
+      mgr.release(id);
+      break;
+    }
+    std::unique_ptr<Sequence> owned = std::move(waiting_.front());
     waiting_.pop_front();
-    cache_->manager.admit(SequenceId(s->id), 0);
-    s->admitted = Clock::now();
-    s->result.request = s->id;
-    s->result.prompt_tokens = s->prompt_len();
-    live_.push_back(std::move(s));
+    s.processed = hit;
+    s.mtp_done = hit;
+    if (hit > 0) cache_->storage.restore_compressor_state(id);
+    s.cached_blocks = hit / kCacheBlockTokens;
+    if (mgr.prefix_caching()) {
+      stats_.prefix_queries += s.prefill_target;
+      stats_.prefix_hits += hit;
+    }
+    if (s.result.preemptions == 0) {
+      s.admitted = Clock::now();
+      s.result.request = s.id;
+      s.result.prompt_tokens = s.prompt_len();
+      s.result.cached_tokens = std::min(hit, s.prompt_len());
+    }
+    live_.push_back(std::move(owned));
     any = true;
   }
   return any;
+}
+
+void Engine::preempt(Sequence& s) {
+  cache_->manager.release(SequenceId(s.id));
+  s.processed = 0;
+  s.mtp_done = 0;
+  s.mtp_streams.clear();
+  s.drafts.clear();
+  s.draft_probs.clear();
+  s.cached_blocks = 0;
+  s.prefill_target = int64_t(s.tokens.size());  // the pending token too: its logits sample the next one
+  ++s.result.preemptions;
+  ++stats_.preemptions;
+  for (auto it = live_.begin(); it != live_.end(); ++it)
+    if (it->get() == &s) {
+      waiting_.push_front(std::move(*it));
+      live_.erase(it);
+      return;
+    }
+}
+
+bool Engine::preempt_youngest(const Sequence* except, const std::vector<Sequence*>& scheduled) {
+  for (auto it = live_.rbegin(); it != live_.rend(); ++it) {
+    Sequence* v = it->get();
+    if (v == except || v->finished || std::find(scheduled.begin(), scheduled.end(), v) != scheduled.end()) continue;
+    preempt(*v);
+    return true;
+  }
+  return false;
+}
+
+bool Engine::make_room(Sequence& s, int64_t tokens, const std::vector<Sequence*>& scheduled) {
+  CacheManager& mgr = cache_->manager;
+  while (!mgr.can_extend(SequenceId(s.id), tokens))
+    if (!preempt_youngest(&s, scheduled)) return false;
+  mgr.extend(SequenceId(s.id), tokens);
+  return true;
+}
+
+// Hands the sequence's newly completed blocks to the prefix cache: positions below `processed`
+// are final (a speculative rollback never goes below it); with the MTP, its vectors too
+// (positions below mtp_done), and the first token of the next block is part of the key.
+void Engine::cache_prefix(Sequence& s) {
+  CacheManager& mgr = cache_->manager;
+  if (!mgr.prefix_caching()) return;
+  int64_t upto = s.processed;
+  if (options_.draft_tokens > 0 && !options_.drafter) upto = std::min(upto, s.mtp_done);
+  if (upto / kCacheBlockTokens <= s.cached_blocks) return;
+  mgr.cache_prefix(SequenceId(s.id), s.tokens, upto);
+  s.cached_blocks = upto / kCacheBlockTokens;
 }
 
 void Engine::finish(Sequence& s, FinishReason reason) {
@@ -264,36 +333,51 @@ bool Engine::step() {
   const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp, graphs_.get()};
   CacheManager& mgr = cache_->manager;
 
-  // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks.
-  std::vector<Sequence*> decoding;
-  for (auto& s : live_)
-    if (!s->prefilling()) decoding.push_back(s.get());
+  // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks, each
+  // in admission order; a request that does not fit preempts the youngest unscheduled ones, or
+  // itself (decoding) / waits a step (prefill) when there are none.
+  auto is_live = [&](const Sequence* q) {
+    return std::any_of(live_.begin(), live_.end(), [&](const auto& l) { return l.get() == q; });
+  };
+  std::vector<Sequence*> order;
+  for (auto& q : live_) order.push_back(q.get());
+  std::vector<Sequence*> decoding, scheduled;
   int64_t budget = options_.max_tokens_per_step;
-  for (Sequence* s : decoding) {
-    mgr.extend(SequenceId(s->id), s->processed + 1 + (spec ? options_.draft_tokens : 0));
-    budget -= 1 + (spec ? options_.draft_tokens : 0);
+  const int64_t decode_tokens = 1 + (spec ? options_.draft_tokens : 0);
+  for (Sequence* q : order) {
+    if (!is_live(q) || q->prefilling()) continue;
+    if (!make_room(*q, q->processed + decode_tokens, scheduled)) {
+      preempt(*q);
+      continue;
+    }
+    decoding.push_back(q);
+    scheduled.push_back(q);
+    budget -= decode_tokens;
   }
   if (spec && !decoding.empty()) draft(decoding);
 
   std::vector<Segment> segs;
   std::vector<Sequence*> owners;
-  for (Sequence* s : decoding) {
-    Segment g{SequenceId(s->id), s->processed, {s->tokens.back()}, spec};
-    g.ids.insert(g.ids.end(), s->drafts.begin(), s->drafts.end());
+  for (Sequence* q : decoding) {
+    Segment g{SequenceId(q->id), q->processed, {q->tokens.back()}, spec};
+    g.ids.insert(g.ids.end(), q->drafts.begin(), q->drafts.end());
     segs.push_back(std::move(g));
-    owners.push_back(s);
+    owners.push_back(q);
   }
-  for (auto& sp : live_) {
-    Sequence& s = *sp;
-    if (!s.prefilling() || budget <= 0) continue;
-    int64_t chunk = std::min(s.prompt_len() - s.processed, budget);
-    mgr.extend(SequenceId(s.id), s.processed + chunk);
+  for (Sequence* q : order) {
+    if (budget <= 0) break;
+    if (!is_live(q) || !q->prefilling()) continue;
+    Sequence& s = *q;
+    const int64_t chunk = std::min(s.prefill_target - s.processed, budget);
+    if (!make_room(s, s.processed + chunk, scheduled)) continue;
+    scheduled.push_back(&s);
     segs.push_back({SequenceId(s.id), s.processed, std::vector<int64_t>(s.tokens.begin() + s.processed,
                                                                          s.tokens.begin() + s.processed + chunk),
                     false});
     owners.push_back(&s);
     budget -= chunk;
   }
+  if (segs.empty()) return true;  // everything waits for room (the running requests free it)
   const BatchResult r = model_.forward(segs, cache_->storage, fwd);
 
   std::vector<MtpSegment> catch_up;  // MTP over freshly prefilled positions
@@ -305,7 +389,7 @@ bool Engine::step() {
       if (mtp) {
         s.mtp_streams.insert(s.mtp_streams.end(), r.streams.begin() + r.token_row[i] * nd,
                              r.streams.begin() + (r.token_row[i] + S) * nd);
-        const int64_t upto = std::min(s.processed, s.prompt_len() - 1);  // positions whose next token is known
+        const int64_t upto = std::min(s.processed, s.prefill_target - 1);  // positions whose next token is known
         if (upto > s.mtp_done) {
           MtpSegment m;
           m.seq = SequenceId(s.id);
@@ -383,6 +467,7 @@ bool Engine::step() {
   if (!catch_up.empty()) model_.mtp_forward(catch_up, cache_->storage, fwd);
 
   for (auto it = live_.begin(); it != live_.end();) {
+    cache_prefix(**it);
     if ((*it)->finished) {
       mgr.release(SequenceId((*it)->id));
       done_[(*it)->id] = std::move((*it)->result);

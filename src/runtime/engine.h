@@ -39,6 +39,8 @@ struct GenerationResult {
   int64_t prompt_tokens = 0;
   double prompt_seconds = 0, decode_seconds = 0;
   double prompt_tokens_per_s = 0, decode_tokens_per_s = 0;
+  int64_t cached_tokens = 0;           // prompt tokens served by the prefix cache
+  int64_t preemptions = 0;             // times the request was preempted and recomputed
   int64_t drafted = 0, accepted = 0;   // speculative decoding
   // With EngineOptions::record_drafts: per verify step, the position T of its first token (the
   // pending one) and the drafts proposed for positions T+1 ...
@@ -71,6 +73,16 @@ struct EngineOptions {
   // every op launched eagerly (--enforce-eager). Graphs serve contexts up to max_model_len.
   bool cuda_graphs = true;
   int64_t max_model_len = 65536;
+  // Prefix caching (cache/prefix_index.h): a request whose prompt starts with cached blocks of
+  // 128 tokens resumes after them; a hit produces exactly the tokens of a miss.
+  bool enable_prefix_caching = false;
+};
+
+// Counters since the engine started (the server's /metrics).
+struct EngineStats {
+  int64_t prefix_queries = 0;  // prompt tokens looked up in the prefix cache
+  int64_t prefix_hits = 0;     // of those, tokens served from it
+  int64_t preemptions = 0;
 };
 
 class Engine {
@@ -104,6 +116,9 @@ class Engine {
   int64_t live_sequences() const { return int64_t(live_.size()); }
   int64_t waiting_sequences() const { return int64_t(waiting_.size()); }
   bool is_waiting(uint64_t request) const;  // queued, not yet admitted
+  const EngineStats& stats() const { return stats_; }
+  // Drops every cached prefix (vLLM's reset_prefix_cache); live requests keep their blocks.
+  void reset_prefix_cache() { cache_->manager.clear_prefix_cache(); }
 
  private:
   struct Sequence;
@@ -111,7 +126,14 @@ class Engine {
   void draft(std::vector<Sequence*>& seqs);
   void accept_token(Sequence& s, const SampledToken& t);
   void finish(Sequence& s, FinishReason reason);
-  bool fits(const Sequence& s) const;
+  // Preemption (cache full): the youngest live request not scheduled in this step, other than
+  // `except`, goes back to the front of the queue, its cache freed; it is recomputed (prompt +
+  // the tokens generated so far) when admitted again. False when there is none.
+  bool preempt_youngest(const Sequence* except, const std::vector<Sequence*>& scheduled);
+  void preempt(Sequence& s);
+  // Grows s's cache to `tokens`, preempting younger unscheduled requests while it does not fit.
+  bool make_room(Sequence& s, int64_t tokens, const std::vector<Sequence*>& scheduled);
+  void cache_prefix(Sequence& s);
 
   const Transformer& model_;
   EngineOptions options_;
@@ -123,6 +145,7 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> live_;
   std::map<uint64_t, GenerationResult> done_;
+  EngineStats stats_;
 };
 
 }  // namespace dsv4

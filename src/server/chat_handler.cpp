@@ -1,4 +1,5 @@
 // POST /v1/chat/completions: OpenAI chat completions over the DeepSeek-V4 chat encoding.
+#include <algorithm>
 #include <memory>
 
 #include "server/api_error.h"
@@ -76,7 +77,16 @@ struct ChatCall {
     for (const ChatChoice& ch : choices) n += ch.reasoning_tokens();
     return n;
   }
-  nlohmann::json usage() const { return usage_json(prompt_tokens, completion_tokens(), reasoning_tokens()); }
+  // The prompt is one for all n choices: its cached part is the best any choice found.
+  int64_t cached_tokens() const {
+    int64_t n = 0;
+    for (const auto& r : results)
+      if (r) n = std::max(n, r->cached_tokens);
+    return n;
+  }
+  nlohmann::json usage() const {
+    return usage_json(prompt_tokens, completion_tokens(), reasoning_tokens(), cached_tokens());
+  }
 
   Json whole_response() const {
     Json list = Json::array();

@@ -41,6 +41,13 @@ struct CompletionCall {
   size_t open = 0;
 
   CompletionCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n) {}
+  // Prompt tokens served by the prefix cache, over all choices (as prompt_tokens counts them).
+  int64_t cached_tokens() const {
+    int64_t n = 0;
+    for (const auto& r : results)
+      if (r) n += r->cached_tokens;
+    return n;
+  }
   ~CompletionCall() {
     if (channel) channel->cancel();
   }
@@ -185,7 +192,7 @@ HttpResponse handle_completions(const ServingContext& ctx, const HttpRequest& re
     log_request(ctx, "completion", 200, call->id, call->prompt_tokens, call->completion_tokens(), call->clock);
     return json_response(200, Json{{"id", call->id}, {"object", "text_completion"}, {"created", call->created},
                                    {"model", call->model}, {"system_fingerprint", nullptr}, {"choices", list},
-                                   {"usage", usage_json(call->prompt_tokens, call->completion_tokens(), 0)}});
+                                   {"usage", usage_json(call->prompt_tokens, call->completion_tokens(), 0, call->cached_tokens())}});
   }
 
   HttpResponse res;
@@ -205,7 +212,7 @@ HttpResponse handle_completions(const ServingContext& ctx, const HttpRequest& re
     } else if (call->include_usage) {
       Json u{{"id", call->id}, {"object", "text_completion"}, {"created", call->created}, {"model", call->model},
              {"system_fingerprint", nullptr}, {"choices", Json::array()},
-             {"usage", usage_json(call->prompt_tokens, call->completion_tokens(), 0)}};
+             {"usage", usage_json(call->prompt_tokens, call->completion_tokens(), 0, call->cached_tokens())}};
       if (!sink.write(sse_data(dump_json(u)))) return;
     }
     sink.write("data: [DONE]\n\n");

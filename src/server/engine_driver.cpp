@@ -140,11 +140,15 @@ void EngineDriver::publish() {
   for (size_t p = 0; p < m.pool_count(); ++p) {
     const BlockPool& pool = m.pool(p);
     s.pool_names.push_back(pool.name());
-    s.pool_used.push_back(pool.used_blocks());
+    // Blocks only the prefix cache holds count as free (vLLM's meaning: they are reused on demand).
+    const int32_t held = pool.used_blocks() - pool.evictable_blocks();
+    s.pool_used.push_back(held);
+    s.pool_cached.push_back(pool.evictable_blocks());
     s.pool_capacity.push_back(pool.capacity());
-    if (pool.capacity() > 0) s.kv_cache_usage = std::max(s.kv_cache_usage, double(pool.used_blocks()) / pool.capacity());
+    if (pool.capacity() > 0) s.kv_cache_usage = std::max(s.kv_cache_usage, double(held) / pool.capacity());
   }
   s.free_state_slots = m.free_state_slots();
+  s.engine = engine_->stats();
   std::lock_guard<std::mutex> lock(mutex_);
   s.steps = stats_.steps;
   s.healthy = stats_.healthy;

@@ -32,8 +32,10 @@ struct DriverStats {
   int64_t running = 0, waiting = 0;
   double kv_cache_usage = 0;              // largest used fraction over the cache pools
   std::vector<std::string> pool_names;
-  std::vector<int32_t> pool_used, pool_capacity;
+  // Per pool: blocks requests hold, blocks only the prefix cache holds (reused on demand), all.
+  std::vector<int32_t> pool_used, pool_cached, pool_capacity;
   int32_t free_state_slots = 0;
+  EngineStats engine;                     // prefix-cache queries / hits, preemptions
   int64_t steps = 0;
   bool healthy = true;
 };

@@ -44,7 +44,7 @@ struct MessagesCall {
   Json stop_sequence() const { return result && !result->stop.empty() ? Json(result->stop) : Json(nullptr); }
   Json usage(int64_t output_tokens) const {
     return {{"input_tokens", prompt_tokens}, {"output_tokens", output_tokens}, {"cache_creation_input_tokens", 0},
-            {"cache_read_input_tokens", 0}};
+            {"cache_read_input_tokens", result ? result->cached_tokens : 0}};
   }
 
   static Json tool_use_block(const ToolCallOut& t) {

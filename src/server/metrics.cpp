@@ -88,9 +88,12 @@ std::string Metrics::render(const DriverStats& s) const {
   gauge("vllm:num_requests_running", "Number of requests in model execution batches.", double(s.running));
   gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", double(s.waiting));
   gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s.kv_cache_usage);
-  counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", 0);
-  counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", 0);
-  counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", 0);
+  counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.",
+          double(s.engine.preemptions));
+  counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.",
+          double(s.engine.prefix_queries));
+  counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.",
+          double(s.engine.prefix_hits));
   counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", double(prompt_tokens_));
   counter("vllm:generation_tokens_total", "Number of generation tokens processed.", double(generation_tokens_));
   header(out, "vllm:request_success_total", "counter", "Count of finished requests by finish reason.");
@@ -112,9 +115,12 @@ std::string Metrics::render(const DriverStats& s) const {
   header(out, "vllm:request_generation_tokens", "histogram", "Number of generation tokens processed.");
   generation_hist_.render(out, "vllm:request_generation_tokens", l);
   // dsv4's own: the cache pools block by block, the engine's state slots and steps.
-  header(out, "dsv4:cache_blocks_used", "gauge", "Cache blocks in use, per pool.");
+  header(out, "dsv4:cache_blocks_used", "gauge", "Cache blocks requests hold, per pool.");
   for (size_t i = 0; i < s.pool_names.size(); ++i)
     out += fmt::format("dsv4:cache_blocks_used{{{},pool=\"{}\"}} {}\n", l, s.pool_names[i], s.pool_used[i]);
+  header(out, "dsv4:cache_blocks_cached", "gauge", "Cache blocks only the prefix cache holds (reused on demand), per pool.");
+  for (size_t i = 0; i < s.pool_names.size() && i < s.pool_cached.size(); ++i)
+    out += fmt::format("dsv4:cache_blocks_cached{{{},pool=\"{}\"}} {}\n", l, s.pool_names[i], s.pool_cached[i]);
   header(out, "dsv4:cache_blocks_total", "gauge", "Cache blocks, per pool.");
   for (size_t i = 0; i < s.pool_names.size(); ++i)
     out += fmt::format("dsv4:cache_blocks_total{{{},pool=\"{}\"}} {}\n", l, s.pool_names[i], s.pool_capacity[i]);

@@ -64,11 +64,12 @@ std::string finish_reason(const GenerationResult& r, bool tool_calls) {
   return tool_calls ? "tool_calls" : "stop";
 }
 
-nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t reasoning_tokens) {
+nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t reasoning_tokens,
+                          int64_t cached_tokens) {
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
           {"total_tokens", prompt_tokens + completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", 0}}},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}},
           {"completion_tokens_details", {{"reasoning_tokens", reasoning_tokens}}}};
 }
 

@@ -60,7 +60,9 @@ class CallClock {
 // "stop" / "length" (chat: "tool_calls" when the answer ends in tool calls).
 std::string finish_reason(const GenerationResult& r, bool tool_calls);
 
-nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t reasoning_tokens);
+// cached_tokens: prompt tokens served by the prefix cache (prompt_tokens_details.cached_tokens).
+nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t reasoning_tokens,
+                          int64_t cached_tokens = 0);
 HttpResponse json_response(int status, const Json& body);
 int64_t unix_time();
 void log_request(const ServingContext& ctx, const std::string& what, int status, const std::string& id,

@@ -51,6 +51,8 @@ struct ServeArgs {
   int64_t max_request_mib = 32;
   double shutdown_timeout = 10;
   bool disable_log_requests = false;
+  bool prefix_caching = true;  // vLLM's default
+  bool enforce_eager = false;
   std::string ignored;  // vLLM recipe flags that dsv4 does not need
   bool ignored_flag = false;
 };
@@ -198,6 +200,8 @@ void run_serve(const ServeArgs& a) {
     eo.cache_bytes = cache_budget(a);
     eo.max_tokens_per_step = a.max_batched_tokens;
     eo.draft_tokens = draft;
+    eo.enable_prefix_caching = a.prefix_caching;
+    eo.cuda_graphs = !a.enforce_eager;
     if (ctx.tokenizer) {
       auto tok = ctx.tokenizer;
       eo.detokenize = [tok](std::span<const int32_t> out) { return tok->decode(std::vector<uint32_t>(out.begin(), out.end())); };
@@ -209,8 +213,9 @@ void run_serve(const ServeArgs& a) {
     const CacheManager& m = engine->cache().manager;
     for (size_t p = 1; p < m.pool_count(); ++p) per_sequence = std::min<int64_t>(per_sequence, int64_t(m.pool(p).capacity()) * kCacheBlockTokens);
     per_sequence -= draft + 1;
-    // Requests reserve cache for prompt + max_tokens up front, and a request without max_tokens
-    // gets what is left of the context: the default stays modest (give --max-model-len for more).
+    // A request must fit the cache alone (prompt + max_tokens; requests that do not fit together
+    // are preempted and recomputed), and one without max_tokens gets what is left of the
+    // context: the default stays modest (give --max-model-len for more).
     const int64_t context = std::min(cfg.max_position_embeddings, per_sequence);
     const int64_t default_context = std::min<int64_t>(context, kDefaultMaxModelLen);
     if (a.max_model_len > context)
@@ -273,6 +278,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-request-mib", a->max_request_mib, "Largest request body in MiB; larger is 413 (default 32)");
   cmd->add_option("--shutdown-timeout", a->shutdown_timeout, "Seconds in-flight requests get at SIGINT/SIGTERM (default 10)");
   cmd->add_flag("--disable-log-requests", a->disable_log_requests, "No log line per request");
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", a->prefix_caching,
+                "Reuse the cache of earlier requests' prompts in blocks of 128 tokens (default on)");
+  cmd->add_flag("--enforce-eager", a->enforce_eager, "Launch every op eagerly (no CUDA graphs for decode steps)");
   cmd->add_option("--reasoning-parser,--tool-call-parser,--tokenizer-mode", a->ignored, "Accepted for vLLM recipes; not needed")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_flag("--enable-auto-tool-choice,--trust-remote-code", a->ignored_flag, "Accepted for vLLM recipes; not needed");

@@ -264,5 +264,91 @@ TEST(GpuEngine, GreedyMatchesTheReferenceWithAndWithoutSpeculationAndBatching) {
   }
 }
 
+// Prefix caching on the GPU (FP8 cache in official numerics, fp32 in exact; decode steps as
+// graphs): requests sharing prefixes, run one after another so that later ones resume from cached
+// blocks, give the tokens of an engine without a prefix cache; a cache too small for the requests
+// together preempts and recomputes without changing a token.
+TEST(GpuEngine, PrefixCacheHitsAndPreemptionChangeNoToken) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  Gpu& gpu = Gpu::get();
+  const uint64_t seed = fresh_seed("GpuEngine.PrefixCache");
+  DSV4_SEED_TRACE(seed);
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> shared(420);
+  for (auto& t : shared) t = int32_t(rng() % 2048);
+  std::vector<GenerationRequest> reqs;
+  for (int64_t keep : {420, 300, 256, 129, 420}) {
+    GenerationRequest r;
+    r.prompt.assign(shared.begin(), shared.begin() + keep);
+    for (int64_t i = 0, n = int64_t(rng() % 60); i < n; ++i) r.prompt.push_back(int32_t(rng() % 2048));
+    r.params.temperature = 0.0f;
+    r.params.max_tokens = 8;
+    r.params.ignore_eos = true;
+    reqs.push_back(std::move(r));
+  }
+  for (Numerics numerics : {Numerics::Official, Numerics::Exact}) {
+    for (int draft : {0, 2}) {
+      EngineOptions o;
+      o.numerics = numerics;
+      o.max_sequences = 4;
+      o.cache_bytes = kBudget;
+      o.max_tokens_per_step = 160;
+      o.draft_tokens = draft;
+      Engine plain(*gpu.model, o);
+      o.enable_prefix_caching = true;
+      Engine cached(*gpu.model, o);
+      int64_t hit = 0;
+      for (const GenerationRequest& r : reqs) {
+        const auto a = cached.generate({r});
+        const auto b = plain.generate({r});
+        EXPECT_EQ(a.at(0).ids, b.at(0).ids) << numerics_name(numerics) << " draft " << draft << ", prompt of "
+                                            << r.prompt.size() << ", " << a[0].cached_tokens << " cached";
+        hit += a[0].cached_tokens;
+      }
+      EXPECT_GE(hit, 3 * 128) << numerics_name(numerics);
+      const auto together = cached.generate(reqs);
+      for (size_t i = 0; i < reqs.size(); ++i)
+        EXPECT_EQ(together.at(i).ids, plain.generate({reqs[i]}).at(0).ids) << numerics_name(numerics) << " batched " << i;
+      std::printf("[gpu prefix cache] %s, draft %d: %lld tokens hit, %lld graph replays\n", numerics_name(numerics),
+                  draft, static_cast<long long>(cached.stats().prefix_hits),
+                  static_cast<long long>(cached.graph_replays()));
+    }
+  }
+  // Preemption: three requests that together outgrow a cache of 6 compressed blocks per pool.
+  const CacheLayout layout = CacheLayout::from_config(gpu.model->config(), CacheFormat::Fp8, true);
+  uint64_t lo = cache_bytes_for(layout, 128, 3), hi = lo * 64;
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (plan_cache(layout, mid, 3).pool_blocks[1] >= 6) hi = mid; else lo = mid + 1;
+  }
+  EngineOptions o;
+  o.numerics = Numerics::Official;
+  o.max_sequences = 3;
+  o.cache_bytes = lo;
+  o.max_tokens_per_step = 64;
+  o.enable_prefix_caching = true;
+  std::vector<GenerationRequest> grow;
+  for (int i = 0; i < 4; ++i) {
+    GenerationRequest r;
+    for (int64_t j = 0, n = 100 + int64_t(rng() % 100); j < n; ++j) r.prompt.push_back(int32_t(rng() % 2048));
+    r.params.temperature = 0.0f;
+    r.params.max_tokens = 300 - int(r.prompt.size());
+    r.params.ignore_eos = true;
+    grow.push_back(std::move(r));
+  }
+  Engine small(*gpu.model, o);
+  const auto got = small.generate(grow);
+  o.cache_bytes = kBudget;
+  o.enable_prefix_caching = false;
+  Engine roomy(*gpu.model, o);
+  int64_t preemptions = 0;
+  for (size_t i = 0; i < grow.size(); ++i) {
+    EXPECT_EQ(got.at(i).ids, roomy.generate({grow[i]}).at(0).ids) << "preemption, request " << i;
+    preemptions += got[i].preemptions;
+  }
+  EXPECT_GT(preemptions, 0);
+  std::printf("[gpu preemption] %lld preemptions\n", static_cast<long long>(preemptions));
+}
+
 }  // namespace
 }  // namespace dsv4::test

@@ -178,6 +178,29 @@ def test_completions_several_prompts_and_ids(openai_client):
     assert r.usage.prompt_tokens == 3
 
 
+def metric(server, name):
+    _, text = http("GET", server.url + "/metrics")
+    return sum(float(l.split(" ")[1]) for l in text.splitlines() if l.startswith(name + "{"))
+
+
+def test_prefix_cache_hit_equals_miss(server, openai_client):
+    import random
+    rng = random.Random()
+    prompt = [rng.randrange(1000, 20000) for _ in range(300)]  # fresh each run: the first call misses
+    hits0 = metric(server, "vllm:prefix_cache_hits_total")
+    for sampling in ({"temperature": 0}, {"temperature": 1.0, "seed": rng.randrange(1 << 30)}):
+        first = openai_client.completions.create(model="m", prompt=prompt, max_tokens=12,
+                                                 extra_body={"ignore_eos": True, "return_token_ids": True},
+                                                 **sampling)
+        again = openai_client.completions.create(model="m", prompt=prompt, max_tokens=12,
+                                                 extra_body={"ignore_eos": True, "return_token_ids": True},
+                                                 **sampling)
+        assert again.usage.prompt_tokens_details.cached_tokens == 256  # (300 - 1) // 128 blocks
+        assert first.choices[0].text == again.choices[0].text
+    assert metric(server, "vllm:prefix_cache_hits_total") >= hits0 + 3 * 256  # the seeded pair hits twice
+    assert metric(server, "vllm:prefix_cache_queries_total") >= 4 * 300
+
+
 def test_tokenize_round_trip(server):
     text = "Hello, 世界! DeepSeek-V4 tokenizes this. 🙂"
     status, t = server.post("/tokenize", {"prompt": text})

@@ -276,10 +276,11 @@ void cpu_ring_store(const RingStoreParams& p) {
   if (!p.kv || !p.gate || !p.rows || !p.dst || !p.ring_kv || !p.ring_gate) fail("{}: null pointer", what);
   for (int64_t i = 0; i < p.n; ++i) {
     if (p.rows[i] < 0 || p.rows[i] >= p.T) fail("{}: rows[{}] = {} out of range (T = {})", what, i, p.rows[i], p.T);
-    if (p.dst[i] < 0 || p.dst[i] >= p.ring_rows)
+    if (p.dst[i] < -1 || p.dst[i] >= p.ring_rows)
       fail("{}: dst[{}] = {} out of range (ring_rows = {})", what, i, p.dst[i], p.ring_rows);
   }
   for (int64_t i = 0; i < p.n; ++i) {
+    if (p.dst[i] < 0) continue;  // skipped
     std::memcpy(p.ring_kv + int64_t(p.dst[i]) * p.W, p.kv + int64_t(p.rows[i]) * p.W, size_t(p.W) * 4);
     std::memcpy(p.ring_gate + int64_t(p.dst[i]) * p.W, p.gate + int64_t(p.rows[i]) * p.W, size_t(p.W) * 4);
   }
