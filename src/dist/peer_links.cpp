@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -16,6 +17,7 @@ constexpr uint32_t kFrameMagic = 0x46345344;  // "DS4F"
 constexpr uint8_t kData = 0;
 constexpr uint8_t kAbort = 1;
 constexpr size_t kMaxAbortReason = 16384;
+constexpr size_t kMaxPeek = 4 << 20;  // how far past a failed send we look for the peer's abort frame
 
 struct FrameHeader {
   uint32_t magic = kFrameMagic;
@@ -80,6 +82,39 @@ void PeerLinks::fail_round(const std::string& message) {
   throw Error(message);
 }
 
+std::optional<std::string> PeerLinks::pending_abort(const Progress& p) {
+  // Where the next frame starts in what is still unread: 0 at a frame boundary, the rest of the
+  // data frame being read, or unknown (npos: this round's frame may or may not come first).
+  constexpr size_t npos = static_cast<size_t>(-1);
+  size_t at;
+  if (!p.t.receives || p.recv_done()) at = 0;
+  else if (p.got == 0) at = npos;
+  else if (p.got >= sizeof(FrameHeader) && p.in.kind == kData) at = sizeof(FrameHeader) + p.t.recv_bytes - p.got;
+  else return std::nullopt;
+  const size_t want = std::min<size_t>(kMaxPeek, (at == npos ? sizeof(FrameHeader) + p.t.recv_bytes : at) +
+                                                     sizeof(FrameHeader) + kMaxAbortReason);
+  std::string buf(want, '\0');
+  const ssize_t n = ::recv(peers_[static_cast<size_t>(p.t.peer)].fd(), buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (n <= 0) return std::nullopt;
+  buf.resize(static_cast<size_t>(n));
+  auto header_at = [&](size_t pos) -> std::optional<FrameHeader> {
+    FrameHeader h;
+    if (pos + sizeof h > buf.size()) return std::nullopt;
+    std::memcpy(&h, buf.data() + pos, sizeof h);
+    if (h.magic != kFrameMagic) return std::nullopt;
+    return h;
+  };
+  if (at == npos) {
+    const auto first = header_at(0);
+    if (!first) return std::nullopt;
+    at = first->kind == kAbort ? 0 : sizeof(FrameHeader) + first->bytes;
+  }
+  const auto h = header_at(at);
+  if (!h || h->kind != kAbort) return std::nullopt;
+  const size_t from = at + sizeof(FrameHeader);
+  return buf.substr(from, std::min<size_t>(h->bytes, buf.size() - from));
+}
+
 void PeerLinks::step_send(Progress& p, const RoundTag& tag) {
   const Socket& s = peers_[static_cast<size_t>(p.t.peer)];
   while (!p.send_done()) {
@@ -101,8 +136,11 @@ void PeerLinks::step_send(Progress& p, const RoundTag& tag) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    const std::string why = std::strerror(errno);
+    if (const auto reason = pending_abort(p))
+      fail_round(fmt::format("rank {}: peer rank {} aborted during {}: {}", rank_, p.t.peer, describe(tag.kind, tag.call), *reason));
     fail_round(fmt::format("rank {}: peer rank {} disconnected during {} ({} while sending)", rank_, p.t.peer,
-                           describe(tag.kind, tag.call), std::strerror(errno)));
+                           describe(tag.kind, tag.call), why));
   }
   mid_frame_[static_cast<size_t>(p.t.peer)] = 0;
 }

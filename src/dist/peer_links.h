@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,6 +71,9 @@ class PeerLinks {
   [[noreturn]] void fail_round(const std::string& message);
   void step_recv(Progress& p, const RoundTag& tag);
   void step_send(Progress& p, const RoundTag& tag);
+  // After a send to p's peer failed: the reason in the abort frame the peer left, if any (still
+  // readable after the connection was reset).
+  std::optional<std::string> pending_abort(const Progress& p);
 
   int rank_;
   int size_;
