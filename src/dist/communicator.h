@@ -12,6 +12,8 @@
 // "rank 2: peer rank 3 disconnected during all_reduce #17". After a failure a communicator is
 // unusable: every later call fails at once with the first error.
 //
+// A communicator is used by one thread at a time (each rank's own).
+//
 // The public entry points validate their arguments once, here, and then call the backend's
 // do_* implementation.
 #pragma once

@@ -1,5 +1,6 @@
 #include "dist/dist_options.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <CLI/CLI.hpp>
