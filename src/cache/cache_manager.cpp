@@ -98,15 +98,19 @@ void CacheManager::grow(SequenceBlocks& s, int64_t tokens) {
       pools_[window_pool()]->release(win[size_t(b)]);
       win[size_t(b)] = -1;
     }
-  for (size_t p = 0; p < pools_.size(); ++p) make_free(p, n[p]);
+  // Room for every block this extension must allocate (the released ones are free by now, or
+  // evictable when the prefix index holds them too).
+  for (size_t p = 0; p < pools_.size(); ++p)
+    make_free(p, int32_t(p == window_pool() ? want - std::max(have, first_live_window_block(want)) : want - have));
   for (size_t p = 0; p < pools_.size(); ++p) {
     auto& table = s.tables[p];
     for (int64_t b = have; b < want; ++b) {
       if (p == window_pool() && b < first_live_window_block(want)) {
         // Slid out before it was ever needed (a long extension): with prefix caching the block is
         // still taken when one is free or evictable, so that it becomes a resume point.
-        if (prefix_ && pools_[p]->available_blocks() > 0) {
-          make_free(p, 1);
+        const int32_t required_left = int32_t(want - std::max(b + 1, first_live_window_block(want)));
+        if (prefix_ && pools_[p]->available_blocks() > required_left) {
+          make_free(p, required_left + 1);
           table.push_back(pools_[p]->allocate(1)[0]);
         } else {
           table.push_back(-1);
