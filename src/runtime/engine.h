@@ -18,6 +18,7 @@
 
 #include "cache/paged_kv_cache.h"
 #include "model/transformer.h"
+#include "runtime/sample_batch.h"
 #include "runtime/sampler.h"
 
 namespace dsv4 {
@@ -71,6 +72,10 @@ struct EngineOptions {
   // every op launched eagerly (--enforce-eager). Graphs serve contexts up to max_model_len.
   bool cuda_graphs = true;
   int64_t max_model_len = 65536;
+  // Sample with the backend's op where the logits are (one upload of the rows' parameters, one
+  // download of the tokens per sampling call); false = download the logits and sample on the
+  // host (same results up to CDF-boundary ties; the CPU backend's results are identical).
+  bool device_sampling = true;
 };
 
 class Engine {
@@ -112,12 +117,17 @@ class Engine {
   void accept_token(Sequence& s, const SampledToken& t);
   void finish(Sequence& s, FinishReason reason);
   bool fits(const Sequence& s) const;
+  // Row `row` of a forward's logits on the host (downloaded into buf when they are in backend memory).
+  std::span<const float> host_logits(const BatchResult& r, int64_t row, std::vector<float>& buf) const;
+  // Samples batch_'s rows from r's logits (wherever they are).
+  void sample_rows(const BatchResult& r);
 
   const Transformer& model_;
   EngineOptions options_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Workspace> workspace_;
   std::unique_ptr<StepGraphs> graphs_;
+  std::unique_ptr<SampleBatch> batch_;
   std::vector<int32_t> eos_ids_;
   uint64_t next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;
