@@ -60,7 +60,7 @@ void apply_penalties(std::span<const float> logits, const SamplingParams& p, con
 
 void sampling_distribution(std::span<const float> logits, const SamplingParams& p, const TokenContext& ctx,
                            std::span<const int32_t> eos_ids, std::vector<float>& probs) {
-  apply_penalties(logits, p, ctx, eos_ids, probs);
+  legacy::apply_penalties(logits, p, ctx, eos_ids, probs);
   const size_t vocab = probs.size();
   const float m = *std::max_element(probs.begin(), probs.end());
   if (!std::isfinite(m)) fail("not finite");
@@ -153,17 +153,17 @@ void raw_logprobs(std::span<const float> logits, int32_t id, int n, SampledToken
 SampledToken sample(std::span<const float> raw, const SamplingParams& p, const TokenContext& ctx,
                     std::span<const int32_t> eos, const std::vector<uint64_t>* allowed, double u) {
   std::vector<float> masked, scratch;
-  const std::span<const float> logits = allowed ? mask_logits(raw, *allowed, masked) : raw;
+  const std::span<const float> logits = allowed ? legacy::mask_logits(raw, *allowed, masked) : raw;
   SampledToken t;
   if (p.greedy()) {
-    apply_penalties(logits, p, ctx, eos, scratch);
-    t.id = argmax(scratch);
+    legacy::apply_penalties(logits, p, ctx, eos, scratch);
+    t.id = legacy::argmax(scratch);
     if (allowed && !std::isfinite(scratch[size_t(t.id)])) fail("no token");
   } else {
-    sampling_distribution(logits, p, ctx, eos, scratch);
-    t.id = sample_from(scratch, u);
+    legacy::sampling_distribution(logits, p, ctx, eos, scratch);
+    t.id = legacy::sample_from(scratch, u);
   }
-  if (p.logprobs >= 0) raw_logprobs(raw, t.id, p.logprobs, t);
+  if (p.logprobs >= 0) legacy::raw_logprobs(raw, t.id, p.logprobs, t);
   return t;
 }
 

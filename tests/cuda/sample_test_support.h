@@ -42,7 +42,7 @@ inline std::vector<float> make_logits(std::mt19937_64& rng, int64_t V, int kind)
   std::normal_distribution<float> nd(0.0f, 3.0f);
   std::uniform_int_distribution<int64_t> pos(0, V - 1);
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> x(size_t(V));
+  std::vector<float> x(static_cast<size_t>(V));
   for (float& v : x) v = nd(rng);
   switch (kind) {
     case kTies:
@@ -57,7 +57,9 @@ inline std::vector<float> make_logits(std::mt19937_64& rng, int64_t V, int kind)
       break;
     case kAllNegInf: std::fill(x.begin(), x.end(), -inf); break;
     case kNanSomewhere: x[size_t(pos(rng))] = std::numeric_limits<float>::quiet_NaN(); break;
-    case kNanFirst: x[0] = std::numeric_limits<float>::quiet_NaN(); break;
+    case kNanFirst:
+      if (float* first = x.data(); first != nullptr) *first = std::numeric_limits<float>::quiet_NaN();
+      break;
     case kConstant: std::fill(x.begin(), x.end(), 1.5f); break;
     default: break;
   }
@@ -70,7 +72,8 @@ inline SampleCase make_sample_case(std::mt19937_64& rng, int64_t V, int rows) {
   SampleCase c(V);
   c.logit_rows = rows + 1;  // one row nobody samples
   for (int64_t r = 0; r < c.logit_rows; ++r) {
-    const int kind = int(rng() % kLogitKinds);
+    const int pick_kind = int(rng() % (kLogitKinds + 4));  // the finite kinds twice as often
+    const int kind = pick_kind < kLogitKinds ? pick_kind : (pick_kind - kLogitKinds) % 3;
     c.kinds.push_back(kind);
     const std::vector<float> x = make_logits(rng, V, kind);
     c.logits.insert(c.logits.end(), x.begin(), x.end());
@@ -176,7 +179,9 @@ inline void expect_rows_match(const SampleCase& c, const std::vector<SampledRow>
     if (g.status != w.status) continue;
     if (w.status != int32_t(SampleStatus::Ok)) {
       ++stats.errors;
-      if (w.status == int32_t(SampleStatus::NotFinite)) EXPECT_TRUE(same_float(g.value, w.value)) << at << ": max logit";
+      if (w.status == int32_t(SampleStatus::NotFinite)) {
+        EXPECT_TRUE(same_float(g.value, w.value)) << at << ": max logit";
+      }
       continue;
     }
     bool same_id = g.id == w.id;
@@ -193,7 +198,9 @@ inline void expect_rows_match(const SampleCase& c, const std::vector<SampledRow>
       }
     }
     if (P.logprobs < 0) continue;
-    if (same_id) EXPECT_TRUE(close_logprob(g.logprob, w.logprob)) << at << ": logprob " << g.logprob << " vs " << w.logprob;
+    if (same_id) {
+      EXPECT_TRUE(close_logprob(g.logprob, w.logprob)) << at << ": logprob " << g.logprob << " vs " << w.logprob;
+    }
     EXPECT_EQ(g.top_count, w.top_count) << at;
     for (int32_t i = 0; i < std::min(g.top_count, w.top_count); ++i) {
       EXPECT_EQ(g.top_ids[i], w.top_ids[i]) << at << ": top " << i;
