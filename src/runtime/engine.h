@@ -3,6 +3,14 @@
 // decoded together, released when they finish), sampling, stop conditions, and MTP speculative
 // decoding (spec §8.6; the vLLM scheme): the MTP block drafts k tokens, the main model verifies
 // them in one chunked call, the accepted prefix is kept and the caches roll back for the rest.
+//
+// Sampling runs where the logits are (the backend's sampling op, runtime/sample_batch.h): a
+// forward leaves its logits in backend memory and every row the step samples — prefill ends,
+// decode rows, the k+1 rows of a greedy verification, greedy MTP drafts — goes into one call with
+// one upload of the rows' parameters and one download of the results; the op runs eagerly after
+// the step (outside its CUDA graph). Sampled speculative requests keep the host path for their
+// draft and verify rows (one row download each): rejection sampling needs the full target and
+// draft distributions p and q, which the op does not return.
 #pragma once
 
 #include <chrono>
