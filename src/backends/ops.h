@@ -19,6 +19,7 @@
 
 #include "backends/paged_ops.h"
 #include "backends/random_fill.h"
+#include "backends/sample_ops.h"
 #include "core/linear_weight.h"
 
 namespace dsv4 {
@@ -225,6 +226,12 @@ class Ops {
                                                int64_t /*comp_stride*/) const {
     return 0;
   }
+
+  // ---- sampling (backends/sample_ops.h) ----
+  // One token per row of a.logits (backend memory, e.g. the logits a forward left there): the
+  // rows' parameters, penalty lists, mask ids and bitmasks in backend memory (uploaded once per
+  // step), the results into a.out (downloaded once). Queued like every op; outside graphs.
+  virtual void sample(const SampleArgs& a) = 0;
 };
 
 // The reference CPU backend (fp32 loops over the default thread pool).

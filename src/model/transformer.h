@@ -25,6 +25,9 @@ struct ForwardOptions {
   Workspace* workspace = nullptr;  // activations; null = a temporary one for the call
   bool streams = true;             // copy the final streams to BatchResult::streams (the MTP's input)
   StepGraphs* graphs = nullptr;    // replay decode steps as CUDA graphs where the backend has them
+  // Leave the logits in backend memory (BatchResult::device_logits, for the sampling op) instead
+  // of downloading them; needs `workspace`, in which they stay valid until its next forward.
+  bool device_logits = false;
 };
 
 struct PrefillResult {
@@ -57,6 +60,10 @@ struct MtpSegment {
 
 struct BatchResult {
   Floats logits;                     // rows in segment order (all tokens, or the last per segment)
+  // With ForwardOptions::device_logits: the same rows in backend memory ([logit_count, vocab]),
+  // `logits` stays empty.
+  const float* device_logits = nullptr;
+  int64_t logit_count = 0;           // rows of logits / device_logits
   std::vector<int64_t> logit_row;    // per segment: first row of its logits
   std::vector<int64_t> logit_rows;   // per segment: how many rows
   Floats streams;                    // [T, n, d] final streams before hc_head, all tokens in order
@@ -114,7 +121,8 @@ class Transformer {
                       const DevicePlan& dplan, const KvCache& cache, const HcParams& hc, const float* norm,
                       std::string_view scope, const float* mtp_streams) const;
   // The real segments' rows of a step's output, on the host.
-  BatchResult collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out, bool want_streams) const;
+  BatchResult collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out, bool want_streams,
+                      bool device_logits) const;
   BatchResult forward_plan(const std::vector<const BlockParams*>& blocks, std::vector<SegmentSpan> spans,
                            std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
                            const ForwardOptions& options, const HcParams& hc, const float* norm, std::string_view scope,

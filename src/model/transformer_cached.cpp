@@ -47,7 +47,7 @@ Transformer::StepOutput Transformer::run_step(const ForwardContext& ctx, const s
 }
 
 BatchResult Transformer::collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out,
-                                 bool want_streams) const {
+                                 bool want_streams, bool device_logits) const {
   const int64_t V = config_.vocab_size, nd = config_.hc_mult * config_.hidden_size;
   BatchResult r;
   int64_t row = 0, tokens = 0;
@@ -63,13 +63,18 @@ BatchResult Transformer::collect(const ForwardContext& ctx, const StepPlan& plan
     tokens = s.offset + s.length;
   }
   // Real segments come first: their rows are a prefix of the head rows and of the tokens.
-  r.logits.resize(size_t(row * V));
-  ctx.ops.download(r.logits.data(), out.logits, r.logits.size() * sizeof(float));
+  r.logit_count = row;
+  if (device_logits) {
+    r.device_logits = out.logits;  // the sampling op reads them where they are
+  } else {
+    r.logits.resize(size_t(row * V));
+    ctx.ops.download(r.logits.data(), out.logits, r.logits.size() * sizeof(float));
+  }
   if (want_streams) {
     r.streams.resize(size_t(tokens * nd));
     ctx.ops.download(r.streams.data(), out.X, r.streams.size() * sizeof(float));
   }
-  ctx.ops.synchronize();
+  if (!device_logits || want_streams) ctx.ops.synchronize();
   return r;
 }
 
@@ -77,6 +82,8 @@ BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blo
                                       std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
                                       const ForwardOptions& options, const HcParams& hc, const float* norm,
                                       std::string_view scope, const std::vector<float>* mtp_streams) const {
+  if (options.device_logits && options.workspace == nullptr)
+    fail("forward: device logits live in the caller's workspace (ForwardOptions::workspace is null)");
   Workspace local(ops_);
   Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
   ws.reset();
@@ -110,20 +117,22 @@ BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blo
       ops_.fill_zero(S + mtp_streams->size(), size_t(plan.T * nd - int64_t(mtp_streams->size())) * sizeof(float));
     streams = S;
   }
-  if (!graph) return collect(ctx, plan, run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams), options.streams);
+  if (!graph)
+    return collect(ctx, plan, run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams), options.streams,
+                   options.device_logits);
 
   const auto key = std::make_tuple(pad.segments, pad.segment_tokens, bool(all[0]), mtp_streams != nullptr);
   auto it = graphs->graphs.find(key);
   if (it != graphs->graphs.end()) {
     ops_.graph_replay(it->second.id);
     ++graphs->replays;
-    return collect(ctx, plan, {it->second.logits, it->second.X}, options.streams);
+    return collect(ctx, plan, {it->second.logits, it->second.X}, options.streams, options.device_logits);
   }
   // First step of this shape: run it eagerly (its results and cache writes are the step's, and
   // the workspace and scratch settle at their sizes), then record the same ops into a graph.
   const Workspace::Mark body = ws.mark();
   const StepOutput eager = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams);
-  const BatchResult r = collect(ctx, plan, eager, options.streams);
+  const BatchResult r = collect(ctx, plan, eager, options.streams, options.device_logits);
   ws.rewind(body);
   ops_.graph_begin();
   StepOutput captured;

@@ -15,10 +15,6 @@ double seconds_between(Clock::time_point a, Clock::time_point b) { return std::c
 
 int64_t blocks_for(int64_t tokens) { return (tokens + kCacheBlockTokens - 1) / kCacheBlockTokens; }
 
-int32_t argmax_of(const std::vector<float>& v) {
-  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
 }  // namespace
 
 struct Engine::Sequence {
@@ -71,6 +67,7 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
   workspace_ = std::make_unique<Workspace>(ops);
   if (options_.cuda_graphs && ops.graphs_supported()) graphs_ = std::make_unique<StepGraphs>(options_.max_model_len);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
+  batch_ = std::make_unique<SampleBatch>(ops, model_.config().vocab_size);
 }
 
 Engine::~Engine() = default;
@@ -290,47 +287,79 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
     } else {
       for (size_t i = 0; i < seqs.size(); ++i) who.push_back(i);
     }
-    const BatchResult r = model_.mtp_forward(segs, cache_->storage, {options_.numerics, nullptr, workspace_.get(), true, graphs_.get()});
+    const BatchResult r = model_.mtp_forward(
+        segs, cache_->storage,
+        {options_.numerics, nullptr, workspace_.get(), true, graphs_.get(), options_.device_sampling});
+    // Greedy drafts: one sampling call over every drafting sequence's row. Sampled drafts stay on
+    // the host: the rejection scheme needs the draft's whole distribution q_i.
+    SampleBatch& batch = *batch_;
+    batch.clear();
+    struct GreedyDraft {
+      size_t i, j, row;
+    };
+    std::vector<GreedyDraft> greedy;
+    std::vector<float> host_row;
     for (size_t j = 0; j < who.size(); ++j) {
       const size_t i = who[j];
       Sequence& s = *seqs[i];
       if (want[i] <= step) continue;  // step 0 of a sequence that drafts nothing: catch-up only
-      const int64_t last = r.logit_rows[j] - 1;
-      std::span<const float> logits(r.logits_of(j, last, V), size_t(V));
+      const int64_t last = r.logit_row[j] + r.logit_rows[j] - 1;
+      const std::vector<uint64_t>* allowed = nullptr;
       if (lookahead[i]) {
-        const std::vector<uint64_t>& allowed = lookahead[i]->allowed();
-        if (std::all_of(allowed.begin(), allowed.end(), [](uint64_t w) { return w == 0; })) {
+        allowed = &lookahead[i]->allowed();
+        if (std::all_of(allowed->begin(), allowed->end(), [](uint64_t w) { return w == 0; })) {
           want[i] = int(s.drafts.size());  // the value is complete: nothing to draft
           continue;
         }
-        logits = mask_logits(logits, allowed, masked);
       }
       std::vector<int32_t> ctx_out = s.output;
       ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.end());
-      std::vector<float> probs;
       if (s.request.params.greedy()) {
-        apply_penalties(logits, s.request.params, s.context(ctx_out), eos_ids_, probs);
-        s.drafts.push_back(argmax_of(probs));
-      } else {
-        sampling_distribution(logits, s.request.params, s.context(ctx_out), eos_ids_, probs);
-        s.drafts.push_back(sample_from(probs, s.sampler.stream().uniform()));
-        s.draft_probs.push_back(std::move(probs));
+        greedy.push_back({i, j, batch.rows().add(last, s.request.params, s.context(ctx_out), eos_ids_, allowed, 0.0, -1)});
+        continue;
       }
+      std::span<const float> logits = host_logits(r, last, host_row);
+      if (allowed != nullptr) logits = mask_logits(logits, *allowed, masked);
+      std::vector<float> probs;
+      sampling_distribution(logits, s.request.params, s.context(ctx_out), eos_ids_, probs);
+      s.drafts.push_back(sample_from(probs, s.sampler.stream().uniform()));
+      s.draft_probs.push_back(std::move(probs));
       if (lookahead[i]) lookahead[i]->accept(s.drafts.back());  // allowed: it was sampled under the mask
       const int64_t row = r.token_row[j] + r.logit_rows[j] - 1;
       own[i].assign(r.streams.begin() + row * nd, r.streams.begin() + (row + 1) * nd);
     }
+    sample_rows(r);
+    for (const GreedyDraft& g : greedy) {
+      Sequence& s = *seqs[g.i];
+      s.drafts.push_back(batch.result(g.row).id);
+      if (lookahead[g.i]) lookahead[g.i]->accept(s.drafts.back());  // allowed: it was chosen under the mask
+      const int64_t row = r.token_row[g.j] + r.logit_rows[g.j] - 1;
+      own[g.i].assign(r.streams.begin() + row * nd, r.streams.begin() + (row + 1) * nd);
+    }
   }
+}
+
+std::span<const float> Engine::host_logits(const BatchResult& r, int64_t row, std::vector<float>& buf) const {
+  const int64_t V = model_.config().vocab_size;
+  if (r.device_logits == nullptr) return std::span<const float>(r.logits.data() + row * V, size_t(V));
+  buf.resize(size_t(V));
+  model_.ops().download(buf.data(), r.device_logits + row * V, size_t(V) * sizeof(float));
+  return buf;
+}
+
+void Engine::sample_rows(const BatchResult& r) {
+  if (batch_->size() == 0) return;
+  const bool on_backend = r.device_logits != nullptr;
+  batch_->run(on_backend ? r.device_logits : r.logits.data(), r.logit_count, on_backend);
 }
 
 bool Engine::step() {
   admit_waiting();
   if (live_.empty()) return !waiting_.empty();
-  const int64_t V = model_.config().vocab_size;
   const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
   const bool spec = options_.draft_tokens > 0;
   const bool mtp = spec && !options_.drafter;
-  const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp, graphs_.get()};
+  const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp, graphs_.get(), options_.device_sampling};
   CacheManager& mgr = cache_->manager;
 
   // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks, each
@@ -380,6 +409,19 @@ bool Engine::step() {
   if (segs.empty()) return true;  // everything waits for room (the running requests free it)
   const BatchResult r = model_.forward(segs, cache_->storage, fwd);
 
+  // Every logit row this step samples on the backend goes into one batch (one upload, the op, one
+  // download): prefill-last and decode rows, and the k+1 rows of each greedy verification.
+  // Sampled verification stays on the host (rejection sampling needs the full p and q).
+  SampleBatch& batch = *batch_;
+  batch.clear();
+  enum class Use { Token, GreedyVerify, SampledVerify };
+  struct Pending {
+    Sequence* s;
+    size_t seg;
+    Use use;
+    size_t row;  // Token: its row in the batch; GreedyVerify: the first of its k+1 rows
+  };
+  std::vector<Pending> pending;
   std::vector<MtpSegment> catch_up;  // MTP over freshly prefilled positions
   for (size_t i = 0; i < segs.size(); ++i) {
     Sequence& s = *owners[i];
@@ -407,46 +449,81 @@ bool Engine::step() {
         finish(s, FinishReason::Length);
         continue;
       }
-      const std::span<const float> logits(r.logits_of(i, 0, V), size_t(V));
-      accept_token(s, s.sampler.sample(logits, s.context(s.output)));
+      pending.push_back({&s, i, Use::Token, s.sampler.add_row(batch.rows(), r.logit_row[i], s.context(s.output))});
       continue;
     }
     if (!spec) {
       s.processed += 1;
-      const std::span<const float> logits(r.logits_of(i, 0, V), size_t(V));
-      accept_token(s, s.sampler.sample(logits, s.context(s.output)));
+      pending.push_back({&s, i, Use::Token, s.sampler.add_row(batch.rows(), r.logit_row[i], s.context(s.output))});
       continue;
     }
-    // Verify the drafts: row j holds the target's logits after the pending token + drafts[0..j).
     const SamplingParams& p = s.request.params;
-    const size_t k = s.drafts.size();
-    std::vector<std::vector<float>> target(k + 1);
-    // Constrained: target j is masked by the constraint advanced through drafts[0..j), so the
-    // kept tokens are distributed exactly as constrained sampling without speculation. Past a
-    // draft the constraint forbids (external drafters) verification stops at that draft, and
-    // past the end of the value nothing more is kept, so those targets go unmasked.
+    if (!p.greedy()) {
+      pending.push_back({&s, i, Use::SampledVerify, 0});
+      continue;
+    }
+    // Greedy verification: row j holds the target's logits after the pending token + drafts[0..j),
+    // penalized with the output + drafts[0..j) and masked as below.
+    const size_t first = batch.size();
     std::unique_ptr<TokenConstraint> lookahead = s.sampler.constraint() ? s.sampler.constraint()->clone() : nullptr;
-    std::vector<float> masked;
-    for (size_t j = 0; j <= k; ++j) {
+    for (size_t j = 0; j <= s.drafts.size(); ++j) {
       std::vector<int32_t> ctx_out = s.output;
       ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.begin() + int64_t(j));
-      std::span<const float> logits(r.logits_of(i, int64_t(j), V), size_t(V));
-      if (lookahead) {
-        const std::vector<uint64_t>& allowed = lookahead->allowed();
-        if (std::any_of(allowed.begin(), allowed.end(), [](uint64_t w) { return w != 0; })) {
-          logits = mask_logits(logits, allowed, masked);
-          if (j < k && !lookahead->accept(s.drafts[j])) lookahead.reset();
-        } else {
-          lookahead.reset();
-        }
+      const std::vector<uint64_t>* allowed = lookahead ? &lookahead->allowed() : nullptr;
+      if (allowed != nullptr && std::none_of(allowed->begin(), allowed->end(), [](uint64_t w) { return w != 0; })) {
+        allowed = nullptr;
+        lookahead.reset();
       }
-      if (p.greedy())
-        apply_penalties(logits, p, s.context(ctx_out), eos_ids_, target[j]);
-      else
-        sampling_distribution(logits, p, s.context(ctx_out), eos_ids_, target[j]);
+      batch.rows().add(r.logit_row[i] + int64_t(j), p, s.context(ctx_out), eos_ids_, allowed, 0.0, p.logprobs);
+      if (lookahead && j < s.drafts.size() && !lookahead->accept(s.drafts[j])) lookahead.reset();
     }
-    const VerifyResult v = p.greedy() ? verify_greedy(target, s.drafts)
-                                      : verify_sampled(target, s.draft_probs, s.drafts, s.sampler.stream());
+    pending.push_back({&s, i, Use::GreedyVerify, first});
+  }
+  sample_rows(r);
+
+  for (const Pending& q : pending) {
+    Sequence& s = *q.s;
+    const size_t i = q.seg;
+    if (q.use == Use::Token) {
+      accept_token(s, s.sampler.token(batch.result(q.row)));
+      continue;
+    }
+    const SamplingParams& p = s.request.params;
+    const size_t k = s.drafts.size();
+    VerifyResult v;
+    std::vector<std::vector<float>> raw(k + 1);  // sampled: the rows' raw logits (for logprobs)
+    if (q.use == Use::GreedyVerify) {
+      std::vector<int32_t> best;
+      for (size_t j = 0; j <= k; ++j) best.push_back(batch.result(q.row + j).id);
+      v = verify_greedy_ids(best, s.drafts);
+    } else {
+      // Sampled verification on the host. Constrained: target j is masked by the constraint
+      // advanced through drafts[0..j), so the kept tokens are distributed exactly as constrained
+      // sampling without speculation. Past a draft the constraint forbids (external drafters)
+      // verification stops at that draft, and past the end of the value nothing more is kept, so
+      // those targets go unmasked.
+      std::vector<std::vector<float>> target(k + 1);
+      std::unique_ptr<TokenConstraint> lookahead = s.sampler.constraint() ? s.sampler.constraint()->clone() : nullptr;
+      std::vector<float> masked;
+      for (size_t j = 0; j <= k; ++j) {
+        std::vector<int32_t> ctx_out = s.output;
+        ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.begin() + int64_t(j));
+        const std::span<const float> row = host_logits(r, r.logit_row[i] + int64_t(j), raw[j]);
+        if (raw[j].empty()) raw[j].assign(row.begin(), row.end());
+        std::span<const float> logits = raw[j];
+        if (lookahead) {
+          const std::vector<uint64_t>& allowed = lookahead->allowed();
+          if (std::any_of(allowed.begin(), allowed.end(), [](uint64_t w) { return w != 0; })) {
+            logits = mask_logits(logits, allowed, masked);
+            if (j < k && !lookahead->accept(s.drafts[j])) lookahead.reset();
+          } else {
+            lookahead.reset();
+          }
+        }
+        sampling_distribution(logits, p, s.context(ctx_out), eos_ids_, target[j]);
+      }
+      v = verify_sampled(target, s.draft_probs, s.drafts, s.sampler.stream());
+    }
     s.result.drafted += int64_t(k);
     if (options_.record_drafts) s.result.draft_log.emplace_back(s.processed, s.drafts);
     s.result.accepted += v.accepted;
@@ -459,12 +536,22 @@ bool Engine::step() {
                            r.streams.begin() + (r.token_row[i] + v.accepted + 1) * nd);
     for (size_t j = 0; j < v.tokens.size() && !s.finished; ++j) {
       SampledToken t;
-      t.id = v.tokens[j];
-      if (p.logprobs >= 0) raw_logprobs(std::span<const float>(r.logits_of(i, int64_t(j), V), size_t(V)), t.id, p.logprobs, t);
+      if (q.use == Use::GreedyVerify) {
+        t = to_token(batch.result(q.row + j), p.logprobs);  // token j is row j's argmax
+      } else {
+        t.id = v.tokens[j];
+        if (p.logprobs >= 0) raw_logprobs(raw[j], t.id, p.logprobs, t);
+      }
       accept_token(s, t);
     }
   }
-  if (!catch_up.empty()) model_.mtp_forward(catch_up, cache_->storage, fwd);
+  if (!catch_up.empty()) {
+    // Only the MTP cache matters here: nothing of the call's output is read.
+    ForwardOptions quiet = fwd;
+    quiet.streams = false;
+    quiet.device_logits = true;
+    model_.mtp_forward(catch_up, cache_->storage, quiet);
+  }
 
   for (auto it = live_.begin(); it != live_.end();) {
     cache_prefix(**it);

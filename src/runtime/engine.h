@@ -3,6 +3,14 @@
 // decoded together, released when they finish), sampling, stop conditions, and MTP speculative
 // decoding (spec §8.6; the vLLM scheme): the MTP block drafts k tokens, the main model verifies
 // them in one chunked call, the accepted prefix is kept and the caches roll back for the rest.
+//
+// Sampling runs where the logits are (the backend's sampling op, runtime/sample_batch.h): a
+// forward leaves its logits in backend memory and every row the step samples — prefill ends,
+// decode rows, the k+1 rows of a greedy verification, greedy MTP drafts — goes into one call with
+// one upload of the rows' parameters and one download of the results; the op runs eagerly after
+// the step (outside its CUDA graph). Sampled speculative requests keep the host path for their
+// draft and verify rows (one row download each): rejection sampling needs the full target and
+// draft distributions p and q, which the op does not return.
 #pragma once
 
 #include <chrono>
@@ -18,6 +26,7 @@
 
 #include "cache/paged_kv_cache.h"
 #include "model/transformer.h"
+#include "runtime/sample_batch.h"
 #include "runtime/sampler.h"
 
 namespace dsv4 {
@@ -76,6 +85,10 @@ struct EngineOptions {
   // Prefix caching (cache/prefix_index.h): a request whose prompt starts with cached blocks of
   // 128 tokens resumes after them; a hit produces exactly the tokens of a miss.
   bool enable_prefix_caching = false;
+  // Sample with the backend's op where the logits are (one upload of the rows' parameters, one
+  // download of the tokens per sampling call); false = download the logits and sample on the
+  // host (same results up to CDF-boundary ties; the CPU backend's results are identical).
+  bool device_sampling = true;
 };
 
 // Counters since the engine started (the server's /metrics).
@@ -134,12 +147,17 @@ class Engine {
   // Grows s's cache to `tokens`, preempting younger unscheduled requests while it does not fit.
   bool make_room(Sequence& s, int64_t tokens, const std::vector<Sequence*>& scheduled);
   void cache_prefix(Sequence& s);
+  // Row `row` of a forward's logits on the host (downloaded into buf when they are in backend memory).
+  std::span<const float> host_logits(const BatchResult& r, int64_t row, std::vector<float>& buf) const;
+  // Samples batch_'s rows from r's logits (wherever they are).
+  void sample_rows(const BatchResult& r);
 
   const Transformer& model_;
   EngineOptions options_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<Workspace> workspace_;
   std::unique_ptr<StepGraphs> graphs_;
+  std::unique_ptr<SampleBatch> batch_;
   std::vector<int32_t> eos_ids_;
   uint64_t next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;

@@ -108,6 +108,7 @@ class ProfilingOps final : public Ops {
   void ring_store(const RingStoreParams& p) override { timed("ring_store", [&] { in_.ring_store(p); }); }
   void indexer_topk(const IndexerTopkParams& p) override { timed("indexer_topk", [&] { in_.indexer_topk(p); }); }
   void paged_attention(const PagedAttentionParams& p) override { timed("paged_attention", [&] { in_.paged_attention(p); }); }
+  void sample(const SampleArgs& a) override { timed("sample", [&] { in_.sample(a); }); }
   size_t indexer_topk_scratch_bytes(int64_t T, int64_t v) const override { return in_.indexer_topk_scratch_bytes(T, v); }
   size_t paged_attention_scratch_bytes(int64_t T, int64_t H, int64_t D, int64_t W, int64_t c) const override {
     return in_.paged_attention_scratch_bytes(T, H, D, W, c);

@@ -7,6 +7,12 @@
 // top-p filter the distribution, which is renormalized and sampled by inverse CDF with one
 // uniform draw from the request's stream. Reported logprobs are those of the model's raw
 // distribution (log-softmax of the unprocessed logits), vLLM's default.
+//
+// The math is the backend's sampling op (backends/sample_ops.h; its CPU reference is
+// backends/cpu/cpu_sample.h). This layer keeps the per-request state (the constraint, the random
+// stream) and turns a request and its tokens into the op's per-row parameters (SampleRows):
+// penalty lists, mask ids, the constraint's bitmask, and the uniform draw u computed here, so a
+// seeded request draws the same u whichever backend samples it.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/sample_ops.h"
 #include "runtime/sampling_params.h"
 
 namespace dsv4 {
@@ -68,6 +75,41 @@ std::span<const float> mask_logits(std::span<const float> logits, const std::vec
 // log-softmax of raw logits at `id`, plus the top-n alternatives.
 void raw_logprobs(std::span<const float> logits, int32_t id, int n, SampledToken& out);
 
+// The rows of one sampling call gathered on the host: the op's per-row parameters, penalty lists
+// (CSR), mask ids and constraint bitmasks (backends/sample_ops.h), for a vocabulary of V.
+class SampleRows {
+ public:
+  explicit SampleRows(int64_t vocab);
+  void clear();
+  // A row for logits row `logit_row`: the request's parameters, the tokens it has seen (for the
+  // penalties and min_tokens), the constraint's bitmask (null = none), the uniform draw u of a
+  // sampled request (ignored for greedy) and the logprobs wanted (-1 = none). Returns its index.
+  size_t add(int64_t logit_row, const SamplingParams& p, const TokenContext& ctx, std::span<const int32_t> eos_ids,
+             const std::vector<uint64_t>* allowed, double u, int logprobs);
+  size_t size() const { return rows_.size(); }
+  int64_t vocab() const { return V_; }
+  // The rows as SampleArgs over these host arrays (logits and out on the host too).
+  SampleArgs host_args(const float* logits, int64_t logit_rows, SampledRow* out) const;
+  const std::vector<SampleRowParams>& rows() const { return rows_; }
+  const std::vector<PenaltyToken>& penalties() const { return penalties_; }
+  const std::vector<int32_t>& mask_ids() const { return mask_ids_; }
+  const std::vector<uint64_t>& allowed() const { return allowed_; }
+
+ private:
+  int64_t V_;
+  std::vector<SampleRowParams> rows_;
+  std::vector<PenaltyToken> penalties_;
+  std::vector<int32_t> mask_ids_;
+  std::vector<uint64_t> allowed_;
+  std::vector<int32_t> slot_;  // [V] id -> its index in the row being built, -1 (reset after each row)
+};
+
+// Throws the sampler's dsv4::Error for a row that could not be sampled (status != Ok). With a
+// constraint (its name), a greedy row whose chosen logit is not finite is an error too.
+void check_sampled(const SampledRow& row, const char* constraint_name = nullptr);
+// The token of a sampled row; logprobs (>= 0) copies the chosen logprob and the top alternatives.
+SampledToken to_token(const SampledRow& row, int logprobs);
+
 class Sampler {
  public:
   // params must be valid (params.validate()); a request without a seed gets one from the OS.
@@ -75,7 +117,13 @@ class Sampler {
   // end it).
   Sampler(SamplingParams params, std::vector<int32_t> eos_ids);
 
+  // Samples on the host from one row of logits (the reference op on a one-row batch).
   SampledToken sample(std::span<const float> logits, const TokenContext& ctx);
+  // Adds this sequence's next-token row to `rows` (the constraint's mask, one uniform draw when
+  // the request samples, its logprobs); its result goes through token().
+  size_t add_row(SampleRows& rows, int64_t logit_row, const TokenContext& ctx);
+  // The token of a row added by add_row; throws what sample() throws for the same logits.
+  SampledToken token(const SampledRow& row) const;
   // Advances the constraint past a token the sequence accepted (no-op without one); throws
   // dsv4::Error when the constraint does not allow it.
   void accept(int32_t id);
@@ -89,7 +137,8 @@ class Sampler {
   std::vector<int32_t> eos_ids_;
   RandomStream stream_;
   std::unique_ptr<TokenConstraint> constraint_;
-  std::vector<float> scratch_, masked_;
+  std::unique_ptr<SampleRows> one_;  // sample()'s one-row batch
+  std::vector<float> scratch_;
 };
 
 }  // namespace dsv4

@@ -19,12 +19,17 @@ void check_shapes(size_t targets, size_t drafts, size_t draft_dists) {
 
 VerifyResult verify_greedy(std::span<const std::vector<float>> target_logits, std::span<const int32_t> drafts) {
   check_shapes(target_logits.size(), drafts.size(), size_t(-1));
+  std::vector<int32_t> best;
+  for (const auto& l : target_logits) best.push_back(int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
+  return verify_greedy_ids(best, drafts);
+}
+
+VerifyResult verify_greedy_ids(std::span<const int32_t> best, std::span<const int32_t> drafts) {
+  check_shapes(best.size(), drafts.size(), size_t(-1));
   VerifyResult r;
   for (size_t i = 0; i <= drafts.size(); ++i) {
-    const auto& l = target_logits[i];
-    const int32_t best = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
-    r.tokens.push_back(best);
-    if (i == drafts.size() || drafts[i] != best) break;
+    r.tokens.push_back(best[i]);
+    if (i == drafts.size() || drafts[i] != best[i]) break;
     ++r.accepted;
   }
   return r;

@@ -24,6 +24,8 @@ struct VerifyResult {
 // Greedy: target_logits[i] are the target's (penalized) logits after the prefix + drafts[0..i),
 // i = 0..k. A draft is accepted while it equals the argmax.
 VerifyResult verify_greedy(std::span<const std::vector<float>> target_logits, std::span<const int32_t> drafts);
+// The same from the argmax of each target row (best[i], i = 0..k: the sampling op's greedy ids).
+VerifyResult verify_greedy_ids(std::span<const int32_t> best, std::span<const int32_t> drafts);
 
 // Sampled: target_probs[i] (i = 0..k) and draft_probs[i] (i = 0..k-1) are full distributions.
 VerifyResult verify_sampled(std::span<const std::vector<float>> target_probs,

@@ -68,6 +68,7 @@ class CpuOps final : public Ops {
   void ring_store(const RingStoreParams& p) override;
   void indexer_topk(const IndexerTopkParams& p) override;
   void paged_attention(const PagedAttentionParams& p) override;
+  void sample(const SampleArgs& a) override;  // cpu_sample.cpp
 
   // Runs fn(begin, end) over [0, n) in chunks of at least `grain`, spread over the pool.
   void parallel_rows(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);

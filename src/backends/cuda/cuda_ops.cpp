@@ -16,6 +16,7 @@
 #include "backends/cuda/sm90/paged/kv_store.h"
 #include "backends/cuda/sm90/paged/paged_attention.h"
 #include "backends/cuda/sm90/random/fill_random.h"
+#include "backends/cuda/sm90/sample/sample.h"
 #include "core/error.h"
 
 namespace dsv4::cuda {
@@ -348,6 +349,11 @@ class CudaOps final : public Ops {
   void paged_attention(const PagedAttentionParams& p) override {
     check(cuda::paged_attention(p, stream_), "paged_attention");
   }
+  // ---- sampling ----
+  void sample(const SampleArgs& a) override {
+    const size_t bytes = cuda::sample_scratch_bytes(a.R, a.V);
+    check(cuda::sample(a, bytes > 0 ? sample_scratch_.get(bytes) : nullptr, bytes, stream_), "sample");
+  }
   size_t indexer_topk_scratch_bytes(int64_t T, int64_t max_visible) const override {
     return cuda::indexer_topk_scratch_bytes(T, max_visible);
   }
@@ -397,7 +403,7 @@ class CudaOps final : public Ops {
   std::vector<cudaGraphExec_t> graphs_;
   void* staging_[2] = {nullptr, nullptr};
   cudaEvent_t staged_[2] = {nullptr, nullptr};
-  Scratch linear_scratch_, moe_scratch_, hc_scratch_;
+  Scratch linear_scratch_, moe_scratch_, hc_scratch_, sample_scratch_;
 };
 
 }  // namespace
