@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace dsv4 {
 
 Workspace::Workspace(Ops& ops, size_t chunk_bytes) : ops_(ops), chunk_bytes_(chunk_bytes) {}
@@ -20,11 +22,19 @@ void* Workspace::bytes(size_t n) {
     const size_t size = std::max(chunk_bytes_, n);
     chunks_.push_back({ops_.alloc(size), size});
     offset_ = 0;
+    if (reserved_) ++growths_;
   }
   void* p = static_cast<char*>(chunks_[current_].ptr) + offset_;
   offset_ += n;
   used_ += n;
+  peak_ = std::max(peak_, used_);
   return p;
+}
+
+void Workspace::reserve(size_t bytes) {
+  if (!chunks_.empty()) fail("workspace: reserve({}) after chunks were allocated", bytes);
+  chunks_.push_back({ops_.alloc(bytes), bytes});
+  reserved_ = true;
 }
 
 void Workspace::reset() {

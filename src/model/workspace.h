@@ -1,6 +1,8 @@
 // The activations of a forward call: a bump allocator over chunks of backend memory. reset()
 // starts over from the first chunk, so the same sequence of requests yields the same addresses
-// (what CUDA-graph replay needs); chunks are added when a request does not fit and kept.
+// (what CUDA-graph replay needs). The engine reserves one arena at start-up, sized for its
+// largest step (Engine: a profile step plus the context-dependent bounds); a request that still
+// does not fit adds a chunk (kept) and counts as a growth, which the engine reports.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +25,11 @@ class Workspace {
   int32_t* ints(int64_t n) { return static_cast<int32_t*>(bytes(size_t(n) * sizeof(int32_t))); }
   int64_t* longs(int64_t n) { return static_cast<int64_t*>(bytes(size_t(n) * sizeof(int64_t))); }
   void reset();
+  // Allocates `bytes` as the first chunk (before any other request). Throws when chunks exist.
+  void reserve(size_t bytes);
+  // The most bytes handed out between two resets so far; chunks added after reserve().
+  size_t peak() const { return peak_; }
+  int64_t growths() const { return growths_; }
   // Everything requested after mark() is given back by rewind(mark).
   struct Mark {
     size_t chunk = 0, offset = 0, used = 0;
@@ -46,7 +53,9 @@ class Workspace {
   Ops& ops_;
   size_t chunk_bytes_;
   std::vector<Chunk> chunks_;
-  size_t current_ = 0, offset_ = 0, used_ = 0;
+  size_t current_ = 0, offset_ = 0, used_ = 0, peak_ = 0;
+  bool reserved_ = false;
+  int64_t growths_ = 0;
 };
 
 }  // namespace dsv4

@@ -65,12 +65,55 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
   prefix.keyed_with_next = options_.draft_tokens > 0 && !options_.drafter;  // the MTP's vectors are cached too
   cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format, prefix);
   workspace_ = std::make_unique<Workspace>(ops);
+  if (options_.reserve_workspace && !ops.host_memory()) reserve_workspace();
   if (options_.cuda_graphs && ops.graphs_supported()) graphs_ = std::make_unique<StepGraphs>(options_.max_model_len);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
   batch_ = std::make_unique<SampleBatch>(ops, model_.config().vocab_size);
 }
 
 Engine::~Engine() = default;
+
+void Engine::reserve_workspace() {
+  const ModelConfig& c = model_.config();
+  CacheManager& mgr = cache_->manager;
+  const int64_t decode_rows = int64_t(options_.max_sequences) * (1 + options_.draft_tokens);
+  const int64_t T = std::max(options_.max_tokens_per_step, StepGraphs::bucket(options_.max_sequences) *
+                                                               (1 + options_.draft_tokens));
+  // A profile step: one prefill of T tokens (fewer when the cache cannot hold them: activations
+  // grow linearly with the tokens, so the peak is scaled up) through a sequence id no request
+  // gets (ids start at 1).
+  int64_t Tp = T;
+  while (Tp > 1 && !mgr.can_admit(Tp)) Tp /= 2;
+  if (!mgr.can_admit(Tp)) return;  // not even one token fits: nothing to profile with
+  const SequenceId dummy = 0;
+  mgr.admit(dummy, Tp);
+  size_t peak = 0;
+  try {
+    ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), false, nullptr, true};
+    std::vector<int64_t> ids(static_cast<size_t>(Tp));
+    for (int64_t i = 0; i < Tp; ++i) ids[size_t(i)] = i % c.vocab_size;
+    model_.forward({{dummy, 0, std::move(ids), false}}, cache_->storage, fwd);
+    model_.ops().synchronize();
+    peak = workspace_->peak();
+  } catch (...) {
+    mgr.release(dummy);
+    throw;
+  }
+  mgr.release(dummy);
+  // What the profile did not exercise: context-dependent plan arrays (CSA tables, HCA entry
+  // lists), the indexer's and attention's scratch at max_model_len, and logits for every decode
+  // row (speculative verification wants them all).
+  const int64_t L = options_.max_model_len, W = c.sliding_window;
+  const uint64_t blocks = uint64_t(L / kCacheBlockTokens + 1);
+  uint64_t bytes = uint64_t(double(peak) * double(T) / double(Tp)) + (size_t(16) << 20);
+  bytes += uint64_t(T) * blocks * 4 + uint64_t(decode_rows) * blocks * 4;
+  bytes += model_.ops().indexer_topk_scratch_bytes(T, L / 4);
+  bytes += model_.ops().paged_attention_scratch_bytes(T, c.num_heads, c.head_dim, W,
+                                                      std::max<int64_t>(c.index_topk, L / 128));
+  bytes += uint64_t(decode_rows) * uint64_t(c.vocab_size) * 4;
+  workspace_ = std::make_unique<Workspace>(model_.ops());
+  workspace_->reserve(size_t(bytes));
+}
 
 uint64_t Engine::submit(GenerationRequest request, TokenCallback on_token) {
   request.params.validate();

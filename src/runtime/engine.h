@@ -89,6 +89,10 @@ struct EngineOptions {
   // download of the tokens per sampling call); false = download the logits and sample on the
   // host (same results up to CDF-boundary ties; the CPU backend's results are identical).
   bool device_sampling = true;
+  // On a device backend: reserve the activations' arena at start-up, sized by a profile step of
+  // the largest step's tokens plus bounds for what grows with the context (up to
+  // max_model_len). A step that still outgrows it adds memory and counts in workspace_growths().
+  bool reserve_workspace = true;
 };
 
 // Counters since the engine started (the server's /metrics).
@@ -130,6 +134,9 @@ class Engine {
   int64_t waiting_sequences() const { return int64_t(waiting_.size()); }
   bool is_waiting(uint64_t request) const;  // queued, not yet admitted
   const EngineStats& stats() const { return stats_; }
+  // The activations' arena: bytes held, and chunks added after the start-up reservation.
+  size_t workspace_bytes() const { return workspace_->capacity(); }
+  int64_t workspace_growths() const { return workspace_->growths(); }
   // Drops every cached prefix (vLLM's reset_prefix_cache); live requests keep their blocks.
   void reset_prefix_cache() { cache_->manager.clear_prefix_cache(); }
 
@@ -147,6 +154,8 @@ class Engine {
   // Grows s's cache to `tokens`, preempting younger unscheduled requests while it does not fit.
   bool make_room(Sequence& s, int64_t tokens, const std::vector<Sequence*>& scheduled);
   void cache_prefix(Sequence& s);
+  // The start-up arena (EngineOptions::reserve_workspace): a profile forward, then the bounds.
+  void reserve_workspace();
   // Row `row` of a forward's logits on the host (downloaded into buf when they are in backend memory).
   std::span<const float> host_logits(const BatchResult& r, int64_t row, std::vector<float>& buf) const;
   // Samples batch_'s rows from r's logits (wherever they are).

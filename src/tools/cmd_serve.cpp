@@ -209,6 +209,9 @@ void run_serve(const ServeArgs& a) {
     std::fprintf(stderr, "[serve] planning the cache (%.0f MiB, %d sequences) ... [%.1fs]\n", double(eo.cache_bytes) / (1 << 20),
                  a.max_num_seqs, elapsed());
     auto engine = std::make_unique<Engine>(*model, eo);
+    if (engine->workspace_bytes() > 0)
+      std::fprintf(stderr, "[serve] activations arena: %.0f MiB reserved [%.1fs]\n",
+                   double(engine->workspace_bytes()) / (1 << 20), elapsed());
     int64_t per_sequence = INT64_MAX;
     const CacheManager& m = engine->cache().manager;
     for (size_t p = 1; p < m.pool_count(); ++p) per_sequence = std::min<int64_t>(per_sequence, int64_t(m.pool(p).capacity()) * kCacheBlockTokens);

@@ -309,9 +309,12 @@ TEST(GpuEngine, PrefixCacheHitsAndPreemptionChangeNoToken) {
       const auto together = cached.generate(reqs);
       for (size_t i = 0; i < reqs.size(); ++i)
         EXPECT_EQ(together.at(i).ids, plain.generate({reqs[i]}).at(0).ids) << numerics_name(numerics) << " batched " << i;
-      std::printf("[gpu prefix cache] %s, draft %d: %lld tokens hit, %lld graph replays\n", numerics_name(numerics),
-                  draft, static_cast<long long>(cached.stats().prefix_hits),
-                  static_cast<long long>(cached.graph_replays()));
+      std::printf("[gpu prefix cache] %s, draft %d: %lld tokens hit, %lld graph replays, arena %.1f MiB (%lld growths)\n",
+                  numerics_name(numerics), draft, static_cast<long long>(cached.stats().prefix_hits),
+                  static_cast<long long>(cached.graph_replays()), double(cached.workspace_bytes()) / (1 << 20),
+                  static_cast<long long>(cached.workspace_growths()));
+      EXPECT_EQ(cached.workspace_growths(), 0) << "the start-up arena was too small";
+      EXPECT_EQ(plain.workspace_growths(), 0) << "the start-up arena was too small";
     }
   }
   // Preemption: three requests that together outgrow a cache of 6 compressed blocks per pool.
