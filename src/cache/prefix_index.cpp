@@ -3,17 +3,12 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/mix64.h"
 #include "model/kv_cache.h"  // kCacheBlockTokens
 
 namespace dsv4 {
 
 namespace {
-
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 uint64_t chain_hash(uint64_t parent, std::span<const int64_t> tokens) {
   uint64_t h = mix64(parent + 0x9E3779B97F4A7C15ull);

@@ -9,16 +9,11 @@
 
 #include "backends/cpu/cpu_sample.h"
 #include "core/error.h"
+#include "core/mix64.h"
 
 namespace dsv4 {
 
 namespace {
-
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
