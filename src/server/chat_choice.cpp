@@ -35,8 +35,8 @@ Json token_bytes(const std::string& text) {
 }
 
 ChatChoice::ChatChoice(const tokenizer::Tokenizer& tokenizer, chat::ThinkingMode mode, std::vector<std::string> stops,
-                       int top_logprobs, std::optional<uint32_t> think_close)
-    : tokenizer_(tokenizer), mode_(mode), stream_(tokenizer, mode), trimmer_(std::move(stops)),
+                       int top_logprobs, std::optional<uint32_t> think_close, bool tool_calls)
+    : tokenizer_(tokenizer), mode_(mode), stream_(tokenizer, mode, tool_calls), trimmer_(std::move(stops)),
       top_logprobs_(top_logprobs), think_close_(think_close) {
   reasoning_done_ = mode_ != chat::ThinkingMode::kThinking;
 }

@@ -24,9 +24,10 @@ struct ToolCallOut {
 class ChatChoice {
  public:
   // top_logprobs: -1 = no logprobs, else alternatives per token. think_close: the id of
-  // "</think>" (tokens up to it count as reasoning tokens in thinking mode).
+  // "</think>" (tokens up to it count as reasoning tokens in thinking mode). tool_calls = false:
+  // DSML stays content (tool_choice "none").
   ChatChoice(const tokenizer::Tokenizer& tokenizer, chat::ThinkingMode mode, std::vector<std::string> stops,
-             int top_logprobs, std::optional<uint32_t> think_close);
+             int top_logprobs, std::optional<uint32_t> think_close, bool tool_calls = true);
 
   // The delta this token makes certain: an object with any of reasoning_content, content and
   // tool_calls; empty when nothing is certain yet.

@@ -23,8 +23,9 @@ struct ChatCall {
   std::string error;
   CallClock clock;
   size_t open = 0;
+  std::vector<uint8_t> closed;
 
-  ChatCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n) {}
+  ChatCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n), closed(n, 0) {}
   ~ChatCall() {
     if (channel) channel->cancel();
   }  // a client that left: the driver drops what is still running
@@ -57,14 +58,23 @@ struct ChatCall {
       out.push_back(chunk(c, Json::object(), reason));
       clock.finished(c, prompt_tokens, int64_t(e.result.ids.size()), reason == "tool_calls" ? "stop" : reason);
       results[c] = std::move(e.result);
+      closed[c] = 1;
       --open;
     } else {
       error = e.error;
       clock.finished(c, prompt_tokens, ch.tokens(), e.error.rfind("aborted", 0) == 0 ? "abort" : "error");
+      closed[c] = 1;
       --open;
     }
     for (const std::string& w : ch.take_warnings()) std::fprintf(stderr, "[serve] %s: %s\n", id.c_str(), w.c_str());
     return out;
+  }
+
+  // The client left before the end: the choices still open are aborted (the channel is cancelled).
+  void abandon(const char* what) {
+    for (size_t c = 0; c < choices.size(); ++c)
+      if (!closed[c]) clock.finished(c, prompt_tokens, choices[c].tokens(), "abort");
+    log_request(ctx, what, 499, id, prompt_tokens, completion_tokens(), clock);
   }
 
   int64_t completion_tokens() const {
@@ -129,15 +139,22 @@ HttpResponse handle_chat_completions(const ServingContext& ctx, const HttpReques
   call->include_usage = req.gen.include_usage;
   call->logprobs = req.logprobs;
   for (int i = 0; i < req.gen.n; ++i) {
-    call->choices.emplace_back(tok, req.encode.mode, req.gen.params.stop_strings, logprobs, ctx.think_close_id);
+    call->choices.emplace_back(tok, req.encode.mode, req.gen.params.stop_strings, logprobs, ctx.think_close_id,
+                               req.parse_tool_calls);
     call->results.emplace_back();
   }
   call->channel = ctx.driver->submit(std::move(engine_requests));
 
   if (!req.gen.stream) {
+    EventWait wait(*call->channel, request.client_gone);
     ChoiceEvent e;
-    while (call->open > 0)
-      if (call->channel->pop(e, std::chrono::milliseconds(1000))) call->apply(e);
+    while (call->open > 0) {
+      if (!wait.next(e)) {
+        call->abandon("chat (client gone)");
+        throw ApiError(499, "the client closed the connection");
+      }
+      call->apply(e);
+    }
     if (!call->error.empty()) throw ApiError(call->error.rfind("aborted", 0) == 0 ? 503 : 500, call->error);
     log_request(ctx, "chat", 200, call->id, call->prompt_tokens, call->completion_tokens(), call->clock);
     return json_response(200, call->whole_response());
@@ -146,12 +163,13 @@ HttpResponse handle_chat_completions(const ServingContext& ctx, const HttpReques
   HttpResponse res;
   res.content_type = "text/event-stream";
   res.headers.emplace_back("Cache-Control", "no-cache");
-  res.stream = [call](StreamSink& sink) {
+  res.stream = [call, gone = request.client_gone](StreamSink& sink) {
     for (size_t c = 0; c < call->choices.size(); ++c)
       if (!sink.write(sse_data(dump_json(call->chunk(c, Json{{"role", "assistant"}, {"content", ""}}, nullptr))))) return;
+    EventWait wait(*call->channel, gone);
     ChoiceEvent e;
     while (call->open > 0) {
-      if (!call->channel->pop(e, std::chrono::milliseconds(1000))) continue;
+      if (!wait.next(e)) return call->abandon("chat stream (client gone)");
       for (const Json& chunk : call->apply(e))
         if (!sink.write(sse_data(dump_json(chunk)))) return;  // the client left: ~ChatCall cancels
     }

@@ -39,8 +39,9 @@ struct CompletionCall {
   std::string error;
   CallClock clock;
   size_t open = 0;
+  std::vector<uint8_t> closed;
 
-  CompletionCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n) {}
+  CompletionCall(const ServingContext& c, size_t n) : ctx(c), clock(c, n), open(n), closed(n, 0) {}
   // Prompt tokens served by the prefix cache, over all choices (as prompt_tokens counts them).
   int64_t cached_tokens() const {
     int64_t n = 0;
@@ -118,13 +119,21 @@ struct CompletionCall {
       out.push_back(chunk(c, text, reason, {}));
       clock.finished(c, ch.prompt_tokens, int64_t(e.result.ids.size()), reason);
       results[c] = std::move(e.result);
+      closed[c] = 1;
       --open;
     } else {
       error = e.error;
       clock.finished(c, ch.prompt_tokens, int64_t(ch.ids.size()), e.error.rfind("aborted", 0) == 0 ? "abort" : "error");
+      closed[c] = 1;
       --open;
     }
     return out;
+  }
+
+  void abandon(const char* what) {
+    for (size_t c = 0; c < choices.size(); ++c)
+      if (!closed[c]) clock.finished(c, choices[c].prompt_tokens, int64_t(choices[c].ids.size()), "abort");
+    log_request(ctx, what, 499, id, prompt_tokens, completion_tokens(), clock);
   }
 
   int64_t completion_tokens() const {
@@ -175,9 +184,15 @@ HttpResponse handle_completions(const ServingContext& ctx, const HttpRequest& re
   call->channel = ctx.driver->submit(std::move(engine_requests));
 
   if (!req.gen.stream) {
+    EventWait wait(*call->channel, request.client_gone);
     ChoiceEvent e;
-    while (call->open > 0)
-      if (call->channel->pop(e, std::chrono::milliseconds(1000))) call->apply(e);
+    while (call->open > 0) {
+      if (!wait.next(e)) {
+        call->abandon("completion (client gone)");
+        throw ApiError(499, "the client closed the connection");
+      }
+      call->apply(e);
+    }
     if (!call->error.empty()) throw ApiError(call->error.rfind("aborted", 0) == 0 ? 503 : 500, call->error);
     Json list = Json::array();
     for (size_t c = 0; c < n; ++c) {
@@ -198,12 +213,13 @@ HttpResponse handle_completions(const ServingContext& ctx, const HttpRequest& re
   HttpResponse res;
   res.content_type = "text/event-stream";
   res.headers.emplace_back("Cache-Control", "no-cache");
-  res.stream = [call, echo](StreamSink& sink) {
+  res.stream = [call, echo, gone = request.client_gone](StreamSink& sink) {
     for (size_t c = 0; c < echo.size(); ++c)
       if (!echo[c].empty() && !sink.write(sse_data(dump_json(call->chunk(c, echo[c], nullptr, {}))))) return;
+    EventWait wait(*call->channel, gone);
     ChoiceEvent e;
     while (call->open > 0) {
-      if (!call->channel->pop(e, std::chrono::milliseconds(1000))) continue;
+      if (!wait.next(e)) return call->abandon("completion stream (client gone)");
       for (const Json& chunk : call->apply(e))
         if (!sink.write(sse_data(dump_json(chunk)))) return;
     }

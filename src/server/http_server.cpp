@@ -1,6 +1,8 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 
@@ -73,6 +75,39 @@ void raise_listen_backlog(int port) {
   }
 }
 
+int port_of(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&a)->sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&a)->sin6_port);
+  return -1;
+}
+
+// The socket of a request's connection. cpp-httplib 0.11 does not hand it to handlers (and
+// Debian builds it as a library, so its connection loop cannot be wrapped): it is the descriptor
+// whose two ends are the request's (the local port, the peer's port and address, formatted as
+// cpp-httplib formats remote_addr). -1 when none matches. The descriptor stays the connection's
+// while its handler runs: cpp-httplib closes it only after the response is written.
+int connection_socket(const std::string& remote_addr, int remote_port, int local_port) {
+  for (int fd = 3; fd < FD_SETSIZE; ++fd) {
+    sockaddr_storage peer{}, local{};
+    socklen_t plen = sizeof peer, llen = sizeof local;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0 || port_of(peer) != remote_port) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) != 0 || port_of(local) != local_port) continue;
+    char host[NI_MAXHOST];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), plen, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+    if (remote_addr == host) return fd;
+  }
+  return -1;
+}
+
+// The peer has closed its side (FIN), or the connection was reset. A request body is read in
+// full before the handler runs, so an HTTP client that waits for its answer sends nothing more
+// and keeps its side open.
+bool peer_closed(int fd) {
+  pollfd p{fd, short(POLLIN | POLLRDHUP), 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -89,6 +124,10 @@ struct HttpServer::Impl {
     r.body = req.body;
     r.remote = req.remote_addr;
     for (const auto& [k, v] : req.headers) r.headers.emplace(lower(k), v);
+    r.client_gone = [addr = req.remote_addr, remote_port = req.remote_port, local_port = req.local_port, fd = -2]() mutable {
+      if (fd == -2) fd = connection_socket(addr, remote_port, local_port);  // found once, on first use
+      return fd >= 0 && peer_closed(fd);
+    };
     HttpResponse out;
     try {
       out = dispatch(r);

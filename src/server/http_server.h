@@ -18,6 +18,9 @@ struct HttpRequest {
   std::string method, path, body;
   std::multimap<std::string, std::string> headers;  // names lower-cased
   std::string remote;
+  // True once the client has closed the connection (or it broke): a handler that waits for
+  // the engine without writing asks it now and then. Null: the transport cannot tell.
+  std::function<bool()> client_gone;
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;

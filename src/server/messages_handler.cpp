@@ -41,6 +41,11 @@ struct MessagesCall {
     if (!result->stop.empty()) return "stop_sequence";
     return "end_turn";
   }
+  void abandon(const char* what) {
+    if (open) clock.finished(0, prompt_tokens, choice->tokens(), "abort");
+    log_request(ctx, what, 499, id, prompt_tokens, choice->tokens(), clock);
+  }
+
   Json stop_sequence() const { return result && !result->stop.empty() ? Json(result->stop) : Json(nullptr); }
   Json usage(int64_t output_tokens) const {
     return {{"input_tokens", prompt_tokens}, {"output_tokens", output_tokens}, {"cache_creation_input_tokens", 0},
@@ -139,13 +144,20 @@ HttpResponse handle_messages(const ServingContext& ctx, const HttpRequest& reque
   call->id = new_response_id("msg_");
   call->model = req.gen.model.empty() ? ctx.model_name : req.gen.model;
   call->prompt_tokens = int64_t(prompt.size());
-  call->choice = std::make_unique<ChatChoice>(tok, req.encode.mode, req.gen.params.stop_strings, -1, ctx.think_close_id);
+  call->choice = std::make_unique<ChatChoice>(tok, req.encode.mode, req.gen.params.stop_strings, -1, ctx.think_close_id,
+                                              req.parse_tool_calls);
   call->channel = ctx.driver->submit(std::move(engine_requests));
 
   if (!req.gen.stream) {
+    EventWait wait(*call->channel, request.client_gone);
     ChoiceEvent e;
-    while (call->open)
-      if (call->channel->pop(e, std::chrono::milliseconds(1000))) call->apply(e);
+    while (call->open) {
+      if (!wait.next(e)) {
+        call->abandon("messages (client gone)");
+        throw ApiError(499, "the client closed the connection");
+      }
+      call->apply(e);
+    }
     if (!call->error.empty()) throw ApiError(call->error.rfind("aborted", 0) == 0 ? 503 : 500, call->error);
     log_request(ctx, "messages", 200, call->id, call->prompt_tokens, call->choice->tokens(), call->clock);
     return json_response(200, call->whole_response());
@@ -154,16 +166,17 @@ HttpResponse handle_messages(const ServingContext& ctx, const HttpRequest& reque
   HttpResponse res;
   res.content_type = "text/event-stream";
   res.headers.emplace_back("Cache-Control", "no-cache");
-  res.stream = [call](StreamSink& sink) {
+  res.stream = [call, gone = request.client_gone](StreamSink& sink) {
     auto send = [&](const std::string& name, const Json& data) { return sink.write(sse_event(name, dump_json(data))); };
     const Json start{{"type", "message_start"},
                      {"message", {{"id", call->id}, {"type", "message"}, {"role", "assistant"}, {"model", call->model},
                                   {"content", Json::array()}, {"stop_reason", nullptr}, {"stop_sequence", nullptr},
                                   {"usage", call->usage(0)}}}};
     if (!send("message_start", start) || !send("ping", Json{{"type", "ping"}})) return;
+    EventWait wait(*call->channel, gone);
     ChoiceEvent e;
     while (call->open) {
-      if (!call->channel->pop(e, std::chrono::milliseconds(1000))) continue;
+      if (!wait.next(e)) return call->abandon("messages stream (client gone)");
       for (const auto& [name, data] : call->apply(e))
         if (!send(name, data)) return;
     }

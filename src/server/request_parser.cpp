@@ -106,6 +106,20 @@ const Json* check_tools(const Json& body) {
   return tools;
 }
 
+// A forced tool call is a constraint of its own: it cannot be combined with another one, nor
+// with what keeps the end token away (the constraint ends with it). In thinking mode it starts
+// after the reasoning.
+void settle_tool_choice(ToolChoice choice, const chat::EncodeOptions& encode, GenerationSettings& gen) {
+  if (choice.forced()) {
+    if (gen.response_format.constrained())
+      bad_request("tool_choice", "a forced tool_choice cannot be combined with a json response_format");
+    if (gen.params.ignore_eos) bad_request("tool_choice", "a forced tool_choice cannot be combined with ignore_eos");
+    if (gen.params.min_tokens > 0) bad_request("tool_choice", "a forced tool_choice cannot be combined with min_tokens");
+    choice.after_reasoning = encode.mode == chat::ThinkingMode::kThinking;
+  }
+  gen.tool_choice = std::move(choice);
+}
+
 }  // namespace
 
 void apply_thinking_switches(const Json& body, chat::EncodeOptions& options) {
@@ -151,14 +165,8 @@ ChatRequest parse_chat_request(const Json& body) {
   const Json* messages = get_array(body, "messages");
   check_messages(messages);
   const Json* tools = check_tools(body);
-  bool drop_tools = false;
-  auto tc = body.find("tool_choice");
-  if (tc != body.end() && !tc->is_null()) {
-    if (tc->is_string() && *tc == "none")
-      drop_tools = true;
-    else if (!(tc->is_string() && *tc == "auto"))
-      bad_request("tool_choice", "'tool_choice' must be \"auto\" or \"none\" (forcing a tool call needs constrained decoding, not supported yet)");
-  }
+  ToolChoice choice = parse_openai_tool_choice(body, tools);
+  const bool drop_tools = choice.mode == ToolChoice::Mode::None;
   Json request{{"messages", *messages}};
   if (tools && !drop_tools) request["tools"] = *tools;
   r.has_tools = tools && !tools->empty() && !drop_tools;
@@ -171,6 +179,8 @@ ChatRequest parse_chat_request(const Json& body) {
   }
   apply_thinking_switches(body, r.encode);
   if (r.gen.response_format.constrained()) r.encode.mode = chat::ThinkingMode::kChat;  // see response_format.h
+  settle_tool_choice(std::move(choice), r.encode, r.gen);
+  r.parse_tool_calls = !drop_tools;
   r.logprobs = get_bool(body, "logprobs").value_or(false);
   if (auto v = get_int_in(body, "top_logprobs", 0, 20)) {
     if (!r.logprobs) bad_request("top_logprobs", "'top_logprobs' needs logprobs=true");
@@ -309,15 +319,7 @@ MessagesRequest parse_messages_request(const Json& body) {
   r.gen.max_tokens = max_tokens;
   Json messages = convert_anthropic_messages(body);
   Json tools = Json::array();
-  bool drop_tools = false;
-  if (const Json* tc = get_object(body, "tool_choice")) {
-    const std::string type = get_string(*tc, "type", "tool_choice").value_or("auto");
-    if (type == "none")
-      drop_tools = true;
-    else if (type != "auto")
-      bad_request("tool_choice", "'tool_choice.type' must be auto or none (forcing a tool needs constrained decoding, not supported yet)");
-  }
-  if (const Json* ts = get_array(body, "tools"); ts && !drop_tools) {
+  if (const Json* ts = get_array(body, "tools")) {
     for (size_t i = 0; i < ts->size(); ++i) {
       const Json& t = (*ts)[i];
       if (!t.is_object() || !t.contains("name") || !t["name"].is_string())
@@ -327,6 +329,11 @@ MessagesRequest parse_messages_request(const Json& body) {
       fn["parameters"] = t.contains("input_schema") ? t["input_schema"] : Json::object();
       tools.push_back({{"type", "function"}, {"function", fn}});
     }
+  }
+  ToolChoice choice = parse_anthropic_tool_choice(body, tools);
+  if (choice.mode == ToolChoice::Mode::None) {
+    tools = Json::array();
+    r.parse_tool_calls = false;
   }
   Json request{{"messages", messages}};
   if (!tools.empty()) request["tools"] = tools;
@@ -349,6 +356,7 @@ MessagesRequest parse_messages_request(const Json& body) {
   if (const Json* oc = get_object(body, "output_config"))
     if (auto effort = get_string(*oc, "effort", "output_config")) r.encode.reasoning_effort = effort_for(*effort, "output_config.effort");
   if (r.gen.response_format.constrained()) r.encode.mode = chat::ThinkingMode::kChat;
+  settle_tool_choice(std::move(choice), r.encode, r.gen);
   return r;
 }
 

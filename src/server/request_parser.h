@@ -12,6 +12,7 @@
 #include "runtime/sampling_params.h"
 #include "server/request_json.h"
 #include "server/response_format.h"
+#include "server/tool_choice.h"
 #include "tokenizer/chat_encoding.h"
 
 namespace dsv4::server {
@@ -25,12 +26,14 @@ struct GenerationSettings {
   bool stream = false;
   bool include_usage = false;          // stream_options.include_usage
   ResponseFormat response_format;
+  ToolChoice tool_choice;              // chat and messages (tool_choice.h)
 };
 
 struct ChatRequest {
   GenerationSettings gen;
   Json messages;                       // the encoder's input (top-level tools attached)
   bool has_tools = false;
+  bool parse_tool_calls = true;        // false for tool_choice "none" (the DSML stays text)
   chat::EncodeOptions encode;          // thinking mode and reasoning effort
   bool logprobs = false;
   int top_logprobs = 0;
@@ -49,6 +52,7 @@ struct CompletionRequest {
 struct MessagesRequest {                             // Anthropic
   GenerationSettings gen;
   Json messages;                                     // converted to the OpenAI shape the encoder reads
+  bool parse_tool_calls = true;
   chat::EncodeOptions encode;
 };
 

@@ -30,6 +30,7 @@ std::vector<GenerationRequest> make_choices(const ServingContext& ctx, const std
   g.params.max_tokens = resolve_max_tokens(gen, int64_t(prompt.size()), ctx.max_model_len, prompt_field);
   g.params.logprobs = logprobs;
   attach_response_format(gen.response_format, ctx.vocabulary, g);
+  if (gen.tool_choice.forced()) g.params.constraint = tool_choice_constraint(gen.tool_choice, ctx.vocabulary, ctx.think_close_id);
   std::vector<GenerationRequest> out;
   for (int i = 0; i < gen.n; ++i) {
     out.push_back(g);
@@ -58,6 +59,23 @@ void CallClock::finished(size_t, int64_t prompt_tokens, int64_t generated, const
 
 double CallClock::ttft() const { return first_ ? std::chrono::duration<double>(*first_ - start_).count() : -1.0; }
 double CallClock::elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+EventWait::EventWait(RequestChannel& channel, std::function<bool()> client_gone)
+    : channel_(channel), client_gone_(std::move(client_gone)), next_check_(Clock::now() + kClientPoll) {}
+
+bool EventWait::next(ChoiceEvent& e) {
+  for (;;) {
+    const bool got = channel_.pop(e, kClientPoll);
+    if (client_gone_ && Clock::now() >= next_check_) {
+      next_check_ = Clock::now() + kClientPoll;
+      if (client_gone_()) {
+        channel_.cancel();
+        return false;
+      }
+    }
+    if (got) return true;
+  }
+}
 
 std::string finish_reason(const GenerationResult& r, bool tool_calls) {
   if (r.finish == FinishReason::Length) return "length";

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,7 +26,7 @@ struct ServingContext {
   int64_t vocab_size = 0;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;  // null: token-id prompts only
   std::optional<uint32_t> think_close_id;                 // "</think>"
-  std::shared_ptr<const structured::TokenTrie> vocabulary;  // for response_format (null without a tokenizer)
+  std::shared_ptr<const structured::TokenTrie> vocabulary;  // response_format, tool_choice (null without a tokenizer)
   EngineDriver* driver = nullptr;
   Metrics* metrics = nullptr;
   bool log_requests = true;
@@ -37,7 +38,8 @@ const tokenizer::Tokenizer& require_tokenizer(const ServingContext& ctx, const c
 std::vector<int32_t> tokenize(const ServingContext& ctx, const std::string& text);
 
 // One engine request per choice: max_tokens resolved against max_model_len, logprobs set, the
-// response format attached; a seeded request gives choice i the seed + i.
+// response format or the forced tool call's constraint attached; a seeded request gives choice
+// i the seed + i.
 std::vector<GenerationRequest> make_choices(const ServingContext& ctx, const std::vector<int32_t>& prompt,
                                             const GenerationSettings& gen, int logprobs, const std::string& prompt_field);
 
@@ -55,6 +57,23 @@ class CallClock {
   Clock::time_point start_;
   std::vector<std::optional<Clock::time_point>> last_;
   std::optional<Clock::time_point> first_;
+};
+
+// Waits for the events of one call while watching its client: a handler with nothing to write
+// yet (a non-streaming answer, a stream whose request is queued or in prefill) asks the
+// connection every kClientPoll whether the client is still there.
+class EventWait {
+ public:
+  static constexpr std::chrono::milliseconds kClientPoll{100};
+  EventWait(RequestChannel& channel, std::function<bool()> client_gone);
+  // The next event; false when the client has gone: the channel is then cancelled, and the
+  // driver drops its engine requests (and frees their cache) before the next step.
+  bool next(ChoiceEvent& e);
+
+ private:
+  RequestChannel& channel_;
+  std::function<bool()> client_gone_;
+  Clock::time_point next_check_;
 };
 
 // "stop" / "length" (chat: "tool_calls" when the answer ends in tool calls).

@@ -12,8 +12,8 @@ namespace dsv4::chat {
 
 class ChatStream {
  public:
-  ChatStream(const tokenizer::Tokenizer& tokenizer, ThinkingMode mode)
-      : detokenizer_(tokenizer, /*skip_special=*/false), parser_(mode) {}
+  ChatStream(const tokenizer::Tokenizer& tokenizer, ThinkingMode mode, bool tool_calls = true)
+      : detokenizer_(tokenizer, /*skip_special=*/false), parser_(mode, tool_calls) {}
 
   CompletionDelta push(uint32_t id) { return parser_.feed(detokenizer_.push(id)); }
   CompletionDelta finish() {

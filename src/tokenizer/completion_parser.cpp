@@ -114,8 +114,8 @@ bool parse_dsml_block(std::string_view s, std::vector<ToolCall>& calls, std::str
   return true;
 }
 
-CompletionParser::CompletionParser(ThinkingMode mode)
-    : state_(mode == ThinkingMode::kThinking ? State::kReasoning : State::kContent) {}
+CompletionParser::CompletionParser(ThinkingMode mode, bool tool_calls)
+    : state_(mode == ThinkingMode::kThinking ? State::kReasoning : State::kContent), tool_calls_(tool_calls) {}
 
 CompletionDelta CompletionParser::feed(std::string_view text) {
   CompletionDelta out;
@@ -167,7 +167,7 @@ void CompletionParser::step(CompletionDelta& out, bool final) {
       }
       case State::kContent:
       case State::kAfterTools: {
-        const size_t block = buf.find(kBlockMarker);
+        const size_t block = tool_calls_ ? buf.find(kBlockMarker) : std::string_view::npos;
         const size_t eos = buf.find(kEosText);
         if (block != std::string_view::npos && (eos == std::string_view::npos || block < eos)) {
           if (state_ == State::kAfterTools && block > 0)
@@ -185,7 +185,8 @@ void CompletionParser::step(CompletionDelta& out, bool final) {
           state_ = State::kEnded;
           continue;
         }
-        const size_t hold = final ? 0 : std::max(partial_suffix(buf, kBlockMarker), partial_suffix(buf, kEosText));
+        const size_t hold =
+            final ? 0 : std::max(tool_calls_ ? partial_suffix(buf, kBlockMarker) : 0, partial_suffix(buf, kEosText));
         if (state_ == State::kAfterTools && buf.size() > hold)
           out.warnings.push_back("text after the tool calls was kept as content");
         out.content.append(buf.substr(0, buf.size() - hold));

@@ -33,7 +33,8 @@ bool parse_dsml_block(std::string_view block, std::vector<ToolCall>& calls, std:
 
 class CompletionParser {
  public:
-  explicit CompletionParser(ThinkingMode mode);
+  // tool_calls = false: a DSML block is kept as content (tool_choice "none").
+  explicit CompletionParser(ThinkingMode mode, bool tool_calls = true);
 
   // Feeds more generated text; returns what became certain.
   CompletionDelta feed(std::string_view text);
@@ -46,6 +47,7 @@ class CompletionParser {
   void step(CompletionDelta& out, bool final);
 
   State state_;
+  bool tool_calls_;
   std::string buffer_;
 };
 

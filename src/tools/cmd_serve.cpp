@@ -24,6 +24,7 @@
 #include "model/numerics.h"
 #include "model/transformer.h"
 #include "runtime/structured/token_trie.h"
+#include "runtime/structured/tool_calls.h"
 #include "server/api_server.h"
 #include "server/engine_driver.h"
 #include "server/metrics.h"
@@ -185,7 +186,8 @@ void run_serve(const ServeArgs& a) {
       std::fprintf(stderr, "[serve] loading the tokenizer ...\n");
       ctx.tokenizer = std::make_shared<const tokenizer::Tokenizer>(tokenizer::Tokenizer::load(a.dir));
       ctx.think_close_id = ctx.tokenizer->token_id("</think>");
-      ctx.vocabulary = structured::TokenTrie::from_tokenizer(*ctx.tokenizer);  // response_format's token masks
+      // The token masks of response_format and tool_choice (｜DSML｜: tool-call tags, tool_calls.h).
+      ctx.vocabulary = structured::TokenTrie::from_tokenizer(*ctx.tokenizer, {structured::kDsmlMarker});
     } else {
       std::fprintf(stderr, "[serve] %s has no tokenizer.json: only token-id prompts on /v1/completions\n", a.dir.c_str());
     }

@@ -34,7 +34,13 @@ const std::vector<std::string> kValid = {
     R"({"model": "m", "max_tokens": 8, "system": "s", "stop_sequences": ["z"], "thinking": {"type": "enabled", "budget_tokens": 9},
         "tools": [{"name": "f", "input_schema": {"type": "object"}}], "messages": [{"role": "user", "content": "q"},
         {"role": "assistant", "content": [{"type": "thinking", "thinking": "t"}, {"type": "tool_use", "id": "u", "name": "f", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "u", "content": [{"type": "text", "text": "r"}]}]}]})"};
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "u", "content": [{"type": "text", "text": "r"}]}]}]})",
+    R"({"messages": [{"role": "user", "content": "w"}], "tool_choice": {"type": "function", "function": {"name": "g"}},
+        "parallel_tool_calls": false, "tools": [{"type": "function", "function": {"name": "g", "parameters": {"type": "object",
+        "properties": {"c": {"type": "string", "maxLength": 3}}, "required": ["c"]}}}, {"type": "function", "function": {"name": "h"}}]})",
+    R"({"messages": [{"role": "user", "content": "w"}], "tool_choice": "required", "tools": [{"type": "function", "function": {"name": "h"}}]})",
+    R"({"max_tokens": 4, "messages": [{"role": "user", "content": "q"}], "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "tool", "name": "f", "disable_parallel_tool_use": true}})"};
 
 const std::vector<std::string> kPieces = {"{", "}", "[", "]", "\"", ",", ":", "null", "true", "-1", "1e309", "0.5",
                                           "\\u0000", "\\ud800", "\xff", "\xc3", "\"role\"", "\"content\"", "\"tools\""};

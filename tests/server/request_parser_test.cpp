@@ -81,6 +81,47 @@ TEST(RequestParser, ResponseFormatIsParsedAndSwitchesThinkingOff) {
   EXPECT_FALSE(g.params.constraint);
 }
 
+TEST(RequestParser, ToolChoiceModes) {
+  const std::string tools = R"(, "tools": [{"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}},
+      {"type": "function", "function": {"name": "b"}}])";
+  using Mode = ToolChoice::Mode;
+  ChatRequest r = parse_chat_request(body(tools));
+  EXPECT_EQ(r.gen.tool_choice.mode, Mode::Auto);
+  EXPECT_TRUE(r.has_tools && r.parse_tool_calls);
+  r = parse_chat_request(body(tools + R"(, "tool_choice": "none")"));
+  EXPECT_EQ(r.gen.tool_choice.mode, Mode::None);
+  EXPECT_FALSE(r.has_tools || r.parse_tool_calls);
+  r = parse_chat_request(body(tools + R"(, "tool_choice": "required", "thinking": false)"));
+  EXPECT_EQ(r.gen.tool_choice.mode, Mode::Required);
+  EXPECT_EQ(r.gen.tool_choice.tools.size(), 2u);
+  EXPECT_TRUE(r.gen.tool_choice.parallel);
+  EXPECT_FALSE(r.gen.tool_choice.after_reasoning);
+  r = parse_chat_request(body(tools + R"(, "tool_choice": {"type": "function", "function": {"name": "b"}}, "parallel_tool_calls": false)"));
+  EXPECT_EQ(r.gen.tool_choice.mode, Mode::Named);
+  ASSERT_EQ(r.gen.tool_choice.tools.size(), 1u);
+  EXPECT_EQ(r.gen.tool_choice.tools[0].name, "b");
+  EXPECT_TRUE(r.gen.tool_choice.tools[0].parameters.is_null());
+  EXPECT_FALSE(r.gen.tool_choice.parallel);
+  EXPECT_TRUE(r.gen.tool_choice.after_reasoning);  // thinking on: the constraint starts after </think>
+  EXPECT_EQ(param_of([&] { parse_chat_request(body(R"(, "tool_choice": "required")")); }), "tool_choice");
+  EXPECT_EQ(param_of([&] { parse_chat_request(body(tools + R"(, "tool_choice": {"type": "function", "function": {"name": "c"}})")); }), "tool_choice");
+  EXPECT_EQ(param_of([&] { parse_chat_request(body(tools + R"(, "tool_choice": 3)")); }), "tool_choice");
+  EXPECT_EQ(param_of([&] { parse_chat_request(body(tools + R"(, "tool_choice": "required", "min_tokens": 2)")); }), "tool_choice");
+  // Anthropic
+  const std::string atools = R"(, "max_tokens": 5, "tools": [{"name": "a", "input_schema": {"type": "object"}}])";
+  MessagesRequest m = parse_messages_request(body(atools + R"(, "tool_choice": {"type": "any", "disable_parallel_tool_use": true})"));
+  EXPECT_EQ(m.gen.tool_choice.mode, Mode::Required);
+  EXPECT_FALSE(m.gen.tool_choice.parallel);
+  EXPECT_FALSE(m.gen.tool_choice.after_reasoning);  // Anthropic's default: no thinking
+  m = parse_messages_request(body(atools + R"(, "tool_choice": {"type": "tool", "name": "a"})"));
+  EXPECT_EQ(m.gen.tool_choice.mode, Mode::Named);
+  m = parse_messages_request(body(atools + R"(, "tool_choice": {"type": "none"})"));
+  EXPECT_FALSE(m.parse_tool_calls);
+  EXPECT_FALSE(m.messages[0].contains("tools"));
+  EXPECT_EQ(param_of([&] { parse_messages_request(body(atools + R"(, "tool_choice": {"type": "tool", "name": "z"})")); }), "tool_choice");
+  EXPECT_EQ(param_of([&] { parse_messages_request(body(atools + R"(, "tool_choice": {"type": "tool"})")); }), "tool_choice.name");
+}
+
 TEST(RequestParser, AnthropicMessagesBecomeEncoderMessages) {
   const MessagesRequest r = parse_messages_request(Json::parse(R"({
     "max_tokens": 10, "system": [{"type": "text", "text": "Be brief."}],

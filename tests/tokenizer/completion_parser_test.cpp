@@ -176,6 +176,20 @@ TEST(CompletionParser, MissingThinkCloseAndTrailingText) {
 
 namespace {
 
+TEST(CompletionParser, WithoutToolCallsTheBlockStaysContent) {
+  const std::string block = dsv4::chat::render_tool_calls(Json::parse(R"([{"function": {"name": "f", "arguments": "{}"}}])"));
+  for (size_t cut : {size_t(1), size_t(7), block.size() / 2}) {  // in pieces, as a stream
+    CompletionParser p(ThinkingMode::kChat, /*tool_calls=*/false);
+    CompletionDelta d = p.feed("Hi" + block.substr(0, cut));
+    d.append(p.feed(block.substr(cut) + EOS));
+    d.append(p.finish());
+    EXPECT_EQ(d.content, "Hi" + block);
+    EXPECT_TRUE(d.tool_calls.empty());
+    EXPECT_TRUE(d.warnings.empty());
+  }
+  EXPECT_EQ(parse_completion("Hi" + block + EOS, ThinkingMode::kChat).tool_calls.size(), 1u);
+}
+
 TEST(ChatStream, TokenIdsStreamToTheSameParse) {
   const auto* tok = dsv4::test::real_tokenizer();
   ASSERT_NE(tok, nullptr);

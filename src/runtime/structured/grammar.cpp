@@ -36,6 +36,15 @@ std::vector<uint8_t> productive_nodes(const Grammar& g) {
           p = true;
           for (const Property& q : n.properties) p = p && (!q.required || prod[q.node]);
           break;
+        case NodeKind::Sequence:
+          p = true;
+          for (uint32_t c : n.children) p = p && prod[c];
+          break;
+        case NodeKind::Text: p = n.min <= n.max; break;
+        case NodeKind::Ordered:
+          p = prod[n.children[0]] && prod[n.children[1]];
+          for (const Property& q : n.properties) p = p && (!q.required || prod[q.node]);
+          break;
       }
       if (p) {
         prod[i] = 1;
@@ -46,7 +55,29 @@ std::vector<uint8_t> productive_nodes(const Grammar& g) {
   return prod;
 }
 
-// A cycle through Ref / AnyOf edges would make the matcher expand forever without input.
+// The nodes a node may hand the same byte to (entered before it consumes anything).
+std::vector<uint32_t> entered_without_input(const Grammar& g, const Node& n) {
+  switch (n.kind) {
+    case NodeKind::Ref:
+    case NodeKind::AnyOf: return n.children;
+    case NodeKind::Sequence: {  // the first part, and past texts (which may be empty) the next ones
+      std::vector<uint32_t> out;
+      for (uint32_t c : n.children) {
+        out.push_back(c);
+        if (g.nodes[c].kind != NodeKind::Text) break;
+      }
+      return out;
+    }
+    case NodeKind::Ordered: {
+      std::vector<uint32_t> out = n.children;
+      for (const Property& p : n.properties) out.push_back(p.node);
+      return out;
+    }
+    default: return {};
+  }
+}
+
+// A cycle through such edges would make the matcher expand forever without input.
 void check_no_empty_cycle(const Grammar& g) {
   std::vector<uint8_t> color(g.nodes.size(), 0);  // 0 new, 1 on the path, 2 done
   std::vector<std::pair<uint32_t, size_t>> stack;
@@ -56,14 +87,13 @@ void check_no_empty_cycle(const Grammar& g) {
     color[start] = 1;
     while (!stack.empty()) {
       auto& [i, next] = stack.back();
-      const Node& n = g.nodes[i];
-      const bool walks = n.kind == NodeKind::Ref || n.kind == NodeKind::AnyOf;
-      if (!walks || next == n.children.size()) {
+      const std::vector<uint32_t> edges = entered_without_input(g, g.nodes[i]);
+      if (next == edges.size()) {
         color[i] = 2;
         stack.pop_back();
         continue;
       }
-      const uint32_t c = n.children[next++];
+      const uint32_t c = edges[next++];
       if (color[c] == 1) fail("JSON schema: $ref cycle that accepts no input at {}", where(g.nodes[c]));
       if (color[c] == 0) {
         color[c] = 1;
@@ -188,6 +218,35 @@ uint32_t GrammarBuilder::ref(std::string path) {
   return add(std::move(n));
 }
 
+uint32_t GrammarBuilder::sequence(std::vector<uint32_t> parts, std::string path) {
+  if (parts.empty()) fail("grammar: empty sequence at {}", path);
+  if (parts.size() == 1) return parts[0];
+  Node n;
+  n.kind = NodeKind::Sequence;
+  n.children = std::move(parts);
+  n.path = std::move(path);
+  return add(std::move(n));
+}
+
+uint32_t GrammarBuilder::text(uint32_t min, uint32_t max, char end_byte, std::string path) {
+  Node n;
+  n.kind = NodeKind::Text;
+  n.min = min;
+  n.max = max;
+  n.literal = std::string(1, end_byte);
+  n.path = std::move(path);
+  return add(std::move(n));
+}
+
+uint32_t GrammarBuilder::ordered(std::vector<Property> items, uint32_t close, uint32_t close_empty, std::string path) {
+  Node n;
+  n.kind = NodeKind::Ordered;
+  n.properties = std::move(items);
+  n.children = {close, close_empty};
+  n.path = std::move(path);
+  return add(std::move(n));
+}
+
 void GrammarBuilder::set_ref(uint32_t ref, uint32_t target) {
   if (ref >= g_.nodes.size() || g_.nodes[ref].kind != NodeKind::Ref) fail("grammar: node {} is not a reference", ref);
   g_.nodes[ref].children[0] = target;
@@ -201,7 +260,9 @@ std::shared_ptr<const Grammar> GrammarBuilder::finish(uint32_t root, GrammarLimi
   for (const Node& n : g_.nodes) {
     for (uint32_t c : n.children)
       if (c >= g_.nodes.size()) fail("JSON schema: unresolved $ref at {}", where(n));
-    if ((n.kind == NodeKind::String || n.kind == NodeKind::Array) && n.min > n.max)
+    for (const Property& p : n.properties)
+      if (p.node >= g_.nodes.size()) fail("grammar: unknown item node at {}", where(n));
+    if ((n.kind == NodeKind::String || n.kind == NodeKind::Array || n.kind == NodeKind::Text) && n.min > n.max)
       fail("JSON schema: minimum {} above maximum {} at {}", n.min, n.max, where(n));
   }
   check_no_empty_cycle(g_);
@@ -214,6 +275,7 @@ std::shared_ptr<const Grammar> GrammarBuilder::finish(uint32_t root, GrammarLimi
         if (!prod[n.children[0]]) n.max = 0;
         break;
       case NodeKind::Object:
+      case NodeKind::Ordered:
         std::erase_if(n.properties, [&](const Property& p) { return !p.required && !prod[p.node]; });
         index_properties(n);
         break;

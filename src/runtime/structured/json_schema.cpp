@@ -49,9 +49,11 @@ bool has_type(const Json& v, std::string_view type) {
   return v.is_array();
 }
 
-class Compiler {
+}  // namespace
+
+class SchemaCompiler::Impl {
  public:
-  explicit Compiler(const Json& root) : root_(root) {}
+  Impl(GrammarBuilder& builder, const Json& root) : b(builder), root_(root) {}
 
   uint32_t compile(const Json& s, const std::string& path) {
     if (s.is_boolean()) {
@@ -88,7 +90,7 @@ class Compiler {
     return b.any_of(std::move(variants), path);
   }
 
-  GrammarBuilder b;
+  GrammarBuilder& b;
 
  private:
   // `keyword` may be combined only with annotations, $defs and `extra`.
@@ -242,12 +244,18 @@ class Compiler {
   std::map<std::string, uint32_t> refs_;  // JSON pointer -> its Ref node
 };
 
-}  // namespace
+SchemaCompiler::SchemaCompiler(GrammarBuilder& builder, const nlohmann::ordered_json& root)
+    : impl_(std::make_unique<Impl>(builder, root)) {}
+SchemaCompiler::~SchemaCompiler() = default;
+uint32_t SchemaCompiler::compile(const nlohmann::ordered_json& schema, const std::string& path) {
+  return impl_->compile(schema, path);
+}
 
 std::shared_ptr<const Grammar> compile_json_schema(const nlohmann::ordered_json& schema, GrammarLimits limits) {
-  Compiler c(schema);
+  GrammarBuilder b;
+  SchemaCompiler c(b, schema);
   const uint32_t root = c.compile(schema, "#");
-  return c.b.finish(root, limits);
+  return b.finish(root, limits);
 }
 
 std::shared_ptr<const Grammar> compile_json_schema(const nlohmann::json& schema, GrammarLimits limits) {

@@ -42,6 +42,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,20 @@ namespace dsv4::structured {
 // was written in (nlohmann::json sorts keys, so that overload generates them alphabetically).
 std::shared_ptr<const Grammar> compile_json_schema(const nlohmann::ordered_json& schema, GrammarLimits limits = {});
 std::shared_ptr<const Grammar> compile_json_schema(const nlohmann::json& schema, GrammarLimits limits = {});
+
+// Compiles schemas of one document into a caller's builder (the tool-call grammar puts each
+// parameter's schema between its DSML tags): $refs resolve against `root`, which must outlive
+// the compiler. Same subset and errors as compile_json_schema.
+class SchemaCompiler {
+ public:
+  SchemaCompiler(GrammarBuilder& builder, const nlohmann::ordered_json& root);
+  ~SchemaCompiler();
+  uint32_t compile(const nlohmann::ordered_json& schema, const std::string& path);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Any JSON object (response_format json_object).
 std::shared_ptr<const Grammar> json_object_grammar(GrammarLimits limits = {});

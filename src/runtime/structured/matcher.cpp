@@ -1,5 +1,6 @@
 #include "runtime/structured/matcher.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -32,37 +33,54 @@ Frame start_frame(uint32_t node) {
 
 enum class Step { Reject, Consume, Pop, End };  // End: the frame is done and b belongs to its parent
 
-Step string_step(Frame& f, const Node& n, uint8_t b) {
+// A continuation byte of the UTF-8 character in progress (utf8_left > 0); aux collects the code
+// point's bits so that a refused one is caught at its last byte.
+Step utf8_continuation(Frame& f, uint8_t b, bool refuse_marker) {
+  if (b < kContLo[f.utf8_first] || b > kContHi[f.utf8_first]) return Step::Reject;
+  f.aux = f.aux << 6 | (b & 0x3Fu);
+  --f.utf8_left;
+  f.utf8_first = 0;
+  if (f.utf8_left == 0) {
+    if (refuse_marker && f.aux == kMarkerCodePoint) return Step::Reject;
+    f.aux = 0;
+  }
+  return Step::Consume;
+}
+
+// The first byte of a character other than ASCII; false for a byte no character starts with.
+bool utf8_lead(Frame& f, uint8_t b) {
+  if (b >= 0xC2 && b <= 0xDF) {
+    f.utf8_left = 1;
+    f.aux = b & 0x1Fu;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    f.utf8_left = 2;
+    f.utf8_first = b == 0xE0 ? 1 : b == 0xED ? 2 : 0;
+    f.aux = b & 0x0Fu;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    f.utf8_left = 3;
+    f.utf8_first = b == 0xF0 ? 3 : b == 0xF4 ? 4 : 0;
+    f.aux = b & 0x07u;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+Step string_step(Frame& f, const Node& n, uint8_t b, bool refuse_marker) {
   switch (f.state) {
     case kStrStart:
       if (b != '"') return Step::Reject;
       f.state = kStrBody;
       return Step::Consume;
     case kStrBody:
-      if (f.utf8_left > 0) {
-        if (b < kContLo[f.utf8_first] || b > kContHi[f.utf8_first]) return Step::Reject;
-        --f.utf8_left;
-        f.utf8_first = 0;
-        return Step::Consume;
-      }
+      if (f.utf8_left > 0) return utf8_continuation(f, b, refuse_marker);
       if (b == '"') return f.count >= n.min ? Step::Pop : Step::Reject;
       if (f.count >= n.max || b < 0x20) return Step::Reject;
       if (b == '\\') {
         f.state = kStrEscape;
         return Step::Consume;
       }
-      if (b < 0x80) {
-      } else if (b >= 0xC2 && b <= 0xDF) {
-        f.utf8_left = 1;
-      } else if (b >= 0xE0 && b <= 0xEF) {
-        f.utf8_left = 2;
-        f.utf8_first = b == 0xE0 ? 1 : b == 0xED ? 2 : 0;
-      } else if (b >= 0xF0 && b <= 0xF4) {
-        f.utf8_left = 3;
-        f.utf8_first = b == 0xF0 ? 3 : b == 0xF4 ? 4 : 0;
-      } else {
-        return Step::Reject;
-      }
+      if (b >= 0x80 && !utf8_lead(f, b)) return Step::Reject;
       ++f.count;
       return Step::Consume;
     case kStrEscape:
@@ -182,7 +200,7 @@ void Matcher::feed_stack(MatchState& out, size_t base, uint8_t b) const {
         if (++f.count == n.literal.size()) F.pop_back();
         return accept();
       case NodeKind::String:
-        switch (string_step(f, n, b)) {
+        switch (string_step(f, n, b, g_.refuse_marker_char)) {
           case Step::Reject: return reject();
           case Step::Pop: F.pop_back(); return accept();
           default: return accept();
@@ -194,6 +212,62 @@ void Matcher::feed_stack(MatchState& out, size_t base, uint8_t b) const {
           case Step::End: F.pop_back(); continue;  // b goes to the parent
           default: return accept();
         }
+      case NodeKind::Sequence: {  // on top: time for part f.count; the last one takes the frame's place
+        const uint32_t part = n.children[f.count];
+        if (f.count + 1 == n.children.size()) {
+          f = start_frame(part);
+        } else {
+          ++f.count;
+          if (!push(part)) return reject();
+        }
+        continue;
+      }
+      case NodeKind::Text: {
+        if (f.utf8_left > 0) {
+          if (utf8_continuation(f, b, g_.refuse_marker_char) == Step::Reject) return reject();
+          return accept();
+        }
+        const bool more = f.count < n.max;
+        if (uint8_t(n.literal[0]) == b && f.count >= n.min) {  // the end of the text, or more of it
+          if (!more) {
+            F.pop_back();
+            continue;
+          }
+          const std::vector<Frame> stack(F.begin() + long(base), F.end() - 1);
+          ++F.back().count;
+          accept();
+          const size_t fork = F.size();
+          F.insert(F.end(), stack.begin(), stack.end());
+          feed_stack(out, fork, b);
+          return;
+        }
+        if (!more || (b < 0x20 && b != '\t' && b != '\n' && b != '\r')) return reject();
+        if (b >= 0x80 && !utf8_lead(f, b)) return reject();
+        ++f.count;
+        return accept();
+      }
+      case NodeKind::Ordered: {  // on top: an item or the closing comes next (one parse each)
+        const bool started = f.state != 0;
+        const uint32_t next = started ? f.aux + 1 : 0;
+        const std::vector<Frame> stack(F.begin() + long(base), F.end());
+        F.resize(base);
+        for (uint32_t k = next; k < n.candidates_end[next]; ++k) {
+          if (stack.size() >= max_depth) break;
+          const size_t fork = F.size();
+          F.insert(F.end(), stack.begin(), stack.end());
+          F.back().state = 1;
+          F.back().aux = k;
+          F.push_back(start_frame(n.properties[k].node));
+          feed_stack(out, fork, b);
+        }
+        if (n.can_close[next]) {
+          const size_t fork = F.size();
+          F.insert(F.end(), stack.begin(), stack.end());
+          F.back() = start_frame(n.children[started ? 0 : 1]);
+          feed_stack(out, fork, b);
+        }
+        return;
+      }
       case NodeKind::Array:
         switch (f.state) {
           case kArrStart:
@@ -397,18 +471,35 @@ bool Matcher::finished(const MatchState& s) const {
   return !s.ends.empty();
 }
 
-bool Matcher::in_plain_string(const MatchState& s, uint32_t& room) const {
+std::optional<PlainKind> Matcher::plain_run(const MatchState& s, uint32_t& room) const {
   room = 0;
+  std::optional<PlainKind> kind;
   uint32_t begin = 0;
   for (uint32_t end : s.ends) {
-    if (end == begin) return false;
+    if (end == begin) return std::nullopt;
     const Frame& f = s.frames[end - 1];
-    const Node& n = g_.nodes[f.node];
-    if (n.kind != NodeKind::String || f.state != kStrBody || f.utf8_left != 0) return false;
-    room = std::max(room, n.max - f.count);
+    const Node* n = &g_.nodes[f.node];
+    uint32_t used = f.count;
+    if (n->kind == NodeKind::Sequence) {  // about to start its next part: a text is the same as one just begun
+      uint32_t part = n->children[f.count];
+      while (g_.nodes[part].kind == NodeKind::Ref) part = g_.nodes[part].children[0];
+      if (g_.nodes[part].kind != NodeKind::Text) return std::nullopt;
+      n = &g_.nodes[part];
+      used = 0;
+    }
+    PlainKind k;
+    if (n->kind == NodeKind::String && f.state == kStrBody && f.utf8_left == 0)
+      k = PlainKind::JsonString;
+    else if (n->kind == NodeKind::Text && f.utf8_left == 0 && n->literal[0] == '<')
+      k = PlainKind::RawText;
+    else
+      return std::nullopt;
+    if (kind && *kind != k) return std::nullopt;
+    kind = k;
+    room = std::max(room, n->max - used);
     begin = end;
   }
-  return !s.ends.empty();
+  return kind;
 }
 
 bool matches(const Grammar& grammar, std::string_view text) {

@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "runtime/structured/grammar.h"
+#include "runtime/structured/token_trie.h"
 
 namespace dsv4::structured {
 
@@ -46,9 +48,10 @@ class Matcher {
   bool accepting(const MatchState& s) const;
   // Nothing but the end can follow (every parse is done).
   bool finished(const MatchState& s) const;
-  // Whether every parse sits inside a string body (outside an escape and a UTF-8 sequence),
-  // and the most code points any of them may still add: the mask's fast path.
-  bool in_plain_string(const MatchState& s, uint32_t& room) const;
+  // Whether every parse sits inside a JSON string body (outside an escape and a UTF-8
+  // sequence), or every one inside a Text ending before '<' (outside a UTF-8 sequence); and the
+  // most code points any of them may still add: the mask's fast path (token_trie.h).
+  std::optional<PlainKind> plain_run(const MatchState& s, uint32_t& room) const;
 
   const Grammar& grammar() const { return g_; }
 

@@ -27,11 +27,12 @@ void TokenMasker::compute(const Matcher& m, const TokenTrie& vocab, const MatchS
   stats_ = {};
   const size_t words = (size_t(vocab.vocab_size()) + 63) / 64;
   uint32_t room = 0;
-  if (plain_fast_path && m.in_plain_string(s, room)) {
+  const std::optional<PlainKind> plain = plain_fast_path ? m.plain_run(s, room) : std::nullopt;
+  if (plain) {
     stats_.plain_fast_path = true;
-    const std::vector<uint64_t>& plain = vocab.plain_up_to(room);
-    bits.assign(plain.begin(), plain.end());
-    walk(m, vocab.not_plain(), s, bits);
+    const std::vector<uint64_t>& up_to = vocab.plain_up_to(room, *plain);
+    bits.assign(up_to.begin(), up_to.end());
+    walk(m, vocab.not_plain(*plain), s, bits);
   } else {
     bits.assign(words, 0);
     walk(m, vocab.all(), s, bits);

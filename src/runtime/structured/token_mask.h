@@ -1,7 +1,7 @@
 // The allowed-token bitmask of a matcher state: a preorder walk of the token trie that feeds each
 // node's byte to its parent's state (one state kept per depth) and skips a node's subtree as soon
-// as its bytes are rejected. In a string body the plain tokens are taken from a precomputed
-// bitmask and only the other tokens are walked (token_trie.h).
+// as its bytes are rejected. In a string body (or a DSML text) the plain tokens are taken from a
+// precomputed bitmask and only the other tokens are walked (token_trie.h).
 #pragma once
 
 #include <cstdint>
