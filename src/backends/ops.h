@@ -103,6 +103,11 @@ class Ops {
   virtual void synchronize() = 0;
   // True when backend memory is host memory (the CPU): host code may then read it directly.
   virtual bool host_memory() const = 0;
+  // The backend's memory now (a device: cudaMemGetInfo), for sizing the cache; zeros = unknown.
+  struct MemoryInfo {
+    uint64_t free = 0, total = 0;
+  };
+  virtual MemoryInfo memory_info() const { return {}; }
   // A weight in backend memory: the CPU returns w as is (mmapped views); a device copies the
   // tensors in their checkpoint formats. The returned views live as long as the backend.
   virtual LinearWeight prepare_weight(const LinearWeight& w) = 0;

@@ -63,9 +63,38 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
   PrefixCaching prefix;
   prefix.enabled = options_.enable_prefix_caching;
   prefix.keyed_with_next = options_.draft_tokens > 0 && !options_.drafter;  // the MTP's vectors are cached too
-  cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format, prefix);
   workspace_ = std::make_unique<Workspace>(ops);
-  if (options_.reserve_workspace && !ops.host_memory()) reserve_workspace();
+  if (options_.memory_utilization > 0) {
+    // vLLM's order: the weights are in memory; a profile step (through a cache just big enough)
+    // reserves the activations' arena; the cache takes what the utilization leaves.
+    if (!(options_.memory_utilization <= 1)) fail("engine: memory utilization must be in (0, 1], got {}", options_.memory_utilization);
+    if (ops.host_memory() || ops.memory_info().total == 0)
+      fail("engine: sizing the cache by memory utilization needs a device backend ({} reports no device memory); "
+           "give a cache budget instead", ops.name());
+    const CacheLayout layout = CacheLayout::from_config(model_.config(), format, prefix.enabled);
+    cache_ = std::make_unique<Cache>(model_.config(), ops, cache_bytes_for(layout, options_.max_tokens_per_step, 1), 1,
+                                     format, prefix);
+    reserve_workspace();
+    cache_.reset();
+    const Ops::MemoryInfo m = ops.memory_info();
+    const double in_use = double(m.total - m.free);
+    // Headroom for what is allocated later: the sampling op's rows and 256 MiB of slack.
+    const double later = double(options_.max_sequences) * (1 + options_.draft_tokens) *
+                             double(model_.config().vocab_size) * 4 + double(256 << 20);
+    const double budget = options_.memory_utilization * double(m.total) - in_use - later;
+    if (budget <= 0)
+      fail("engine: memory utilization {} of {:.1f} GiB leaves no room for the cache: {:.1f} GiB are in use (weights, "
+           "activations)", options_.memory_utilization, double(m.total) / (1 << 30), in_use / (1 << 30));
+    with_context(fmt::format("engine: the cache from memory utilization {} ({:.1f} GiB)", options_.memory_utilization,
+                             budget / (1 << 30)),
+                 [&] {
+                   cache_ = std::make_unique<Cache>(model_.config(), ops, uint64_t(budget), options_.max_sequences,
+                                                    format, prefix);
+                 });
+  } else {
+    cache_ = std::make_unique<Cache>(model_.config(), ops, options_.cache_bytes, options_.max_sequences, format, prefix);
+    if (options_.reserve_workspace && !ops.host_memory()) reserve_workspace();
+  }
   if (options_.cuda_graphs && ops.graphs_supported()) graphs_ = std::make_unique<StepGraphs>(options_.max_model_len);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
   batch_ = std::make_unique<SampleBatch>(ops, model_.config().vocab_size);

@@ -93,6 +93,10 @@ struct EngineOptions {
   // the largest step's tokens plus bounds for what grows with the context (up to
   // max_model_len). A step that still outgrows it adds memory and counts in workspace_growths().
   bool reserve_workspace = true;
+  // On a device backend, > 0: size the cache as this fraction of the device's memory less what is
+  // in use after the weights and the activations' arena (vLLM's --gpu-memory-utilization);
+  // cache_bytes is then ignored (and the arena always reserved).
+  double memory_utilization = 0;
 };
 
 // Counters since the engine started (the server's /metrics).

@@ -33,6 +33,7 @@ class ProfilingOps final : public Ops {
   void fill_zero(void* d, size_t b) override { in_.fill_zero(d, b); }
   void synchronize() override { in_.synchronize(); }
   bool host_memory() const override { return in_.host_memory(); }
+  MemoryInfo memory_info() const override { return in_.memory_info(); }
   LinearWeight prepare_weight(const LinearWeight& w) override { return in_.prepare_weight(w); }
   TensorView prepare_tensor(const TensorView& t) override { return in_.prepare_tensor(t); }
   void fill_random(const RandomFillParams& p) override { in_.fill_random(p); }

@@ -143,8 +143,6 @@ class SignalWaiter {
 };
 
 void run_serve(const ServeArgs& a) {
-  if (a.device != "cpu" && a.gpu_memory_utilization > 0 && a.cache_mib == 0)
-    fail("--gpu-memory-utilization sizes the cache on the CPU backend only so far; on {} give --cache-mib", a.device);
   const auto numerics = parse_numerics(a.numerics);
   if (!numerics) fail("--numerics must be exact or official, not '{}'", a.numerics);
   if (a.max_num_seqs < 1) fail("--max-num-seqs must be >= 1, got {}", a.max_num_seqs);
@@ -199,7 +197,13 @@ void run_serve(const ServeArgs& a) {
     EngineOptions eo;
     eo.numerics = *numerics;
     eo.max_sequences = a.max_num_seqs;
-    eo.cache_bytes = cache_budget(a);
+    // A device: the cache takes --gpu-memory-utilization (vLLM's default 0.9) of its memory, less
+    // the weights and the activations' arena, unless --cache-mib sets it.
+    const bool on_device = !backend.ops->host_memory();
+    if (on_device && a.cache_mib == 0)
+      eo.memory_utilization = a.gpu_memory_utilization > 0 ? a.gpu_memory_utilization : 0.9;
+    else
+      eo.cache_bytes = cache_budget(a);
     eo.max_tokens_per_step = a.max_batched_tokens;
     eo.draft_tokens = draft;
     eo.enable_prefix_caching = a.prefix_caching;
@@ -208,12 +212,17 @@ void run_serve(const ServeArgs& a) {
       auto tok = ctx.tokenizer;
       eo.detokenize = [tok](std::span<const int32_t> out) { return tok->decode(std::vector<uint32_t>(out.begin(), out.end())); };
     }
-    std::fprintf(stderr, "[serve] planning the cache (%.0f MiB, %d sequences) ... [%.1fs]\n", double(eo.cache_bytes) / (1 << 20),
-                 a.max_num_seqs, elapsed());
+    if (eo.memory_utilization > 0)
+      std::fprintf(stderr, "[serve] profiling a step and sizing the cache at %.2f of the device memory (%d sequences) ... [%.1fs]\n",
+                   eo.memory_utilization, a.max_num_seqs, elapsed());
+    else
+      std::fprintf(stderr, "[serve] planning the cache (%.0f MiB, %d sequences) ... [%.1fs]\n", double(eo.cache_bytes) / (1 << 20),
+                   a.max_num_seqs, elapsed());
     auto engine = std::make_unique<Engine>(*model, eo);
     if (engine->workspace_bytes() > 0)
-      std::fprintf(stderr, "[serve] activations arena: %.0f MiB reserved [%.1fs]\n",
-                   double(engine->workspace_bytes()) / (1 << 20), elapsed());
+      std::fprintf(stderr, "[serve] activations arena %.0f MiB, cache %.0f MiB (%lld tokens) [%.1fs]\n",
+                   double(engine->workspace_bytes()) / (1 << 20), double(engine->cache().storage.bytes()) / (1 << 20),
+                   static_cast<long long>(engine->cache().plan.max_total_tokens), elapsed());
     int64_t per_sequence = INT64_MAX;
     const CacheManager& m = engine->cache().manager;
     for (size_t p = 1; p < m.pool_count(); ++p) per_sequence = std::min<int64_t>(per_sequence, int64_t(m.pool(p).capacity()) * kCacheBlockTokens);
@@ -271,8 +280,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-num-seqs", a->max_num_seqs, "Sequences decoded together (default 64)");
   cmd->add_option("--max-num-batched-tokens", a->max_batched_tokens, "Tokens per engine step: decodes, then prefill chunks (default 2048)");
   cmd->add_option("--gpu-memory-utilization", a->gpu_memory_utilization,
-                  "On the CPU: this fraction of the available memory, less the weights, sizes the cache (see README)");
-  cmd->add_option("--cache-mib", a->cache_mib, "Cache budget in MiB (default 1024; overrides --gpu-memory-utilization)");
+                  "Fraction of the device memory for weights, activations and cache (default 0.9 on a GPU); on the CPU: of the available memory, less the weights (see README)");
+  cmd->add_option("--cache-mib", a->cache_mib, "Cache budget in MiB (CPU default 1024; overrides --gpu-memory-utilization)");
   add_device_option(cmd, a->device);
   cmd->add_option("--numerics", a->numerics, "exact or official");
   cmd->add_option("--speculative-config", a->speculative_config, "vLLM's JSON, e.g. '{\"method\": \"mtp\", \"num_speculative_tokens\": 2}'");

@@ -264,6 +264,47 @@ TEST(GpuEngine, GreedyMatchesTheReferenceWithAndWithoutSpeculationAndBatching) {
   }
 }
 
+// --gpu-memory-utilization: the engine profiles a step, reserves the arena, and gives the cache
+// what the fraction leaves of the device's memory; generation through it equals a fixed budget's.
+TEST(GpuEngine, MemoryUtilizationSizesTheCacheFromWhatIsLeft) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  Gpu& gpu = Gpu::get();
+  EngineOptions o;
+  o.numerics = Numerics::Official;
+  o.max_sequences = 8;
+  o.max_tokens_per_step = 512;
+  const Ops::MemoryInfo before = gpu.ops->memory_info();
+  const double in_use = double(before.total - before.free);
+  const double want = 0.2 * double(before.total) - in_use;  // roughly what the cache may take
+  ASSERT_GT(want, double(1ull << 30)) << "the test needs a few GiB free";
+  o.memory_utilization = 0.2;
+  std::vector<std::vector<int32_t>> got;
+  {
+    Engine e(*gpu.model, o);
+    const double cache = double(e.cache().storage.bytes());
+    std::printf("[gpu memory] total %.1f GiB, in use %.2f GiB before; cache %.2f GiB, arena %.0f MiB\n",
+                double(before.total) / (1 << 30), in_use / (1 << 30), cache / (1 << 30),
+                double(e.workspace_bytes()) / (1 << 20));
+    EXPECT_LE(cache, want);
+    EXPECT_GT(cache, 0.8 * (want - double(e.workspace_bytes()) - double(1 << 30)));
+    const Ops::MemoryInfo after = gpu.ops->memory_info();
+    EXPECT_LE(double(after.total - after.free), 0.2 * double(after.total) + double(64 << 20));
+    GenerationRequest r;
+    r.prompt = {1, 2, 3, 4, 5, 6, 7};
+    r.params.temperature = 0;
+    r.params.max_tokens = 8;
+    r.params.ignore_eos = true;
+    got.push_back(e.generate({r}).at(0).ids);
+    EXPECT_EQ(e.workspace_growths(), 0);
+    o.memory_utilization = 0;
+    o.cache_bytes = kBudget;
+    Engine fixed(*gpu.model, o);
+    EXPECT_EQ(fixed.generate({r}).at(0).ids, got[0]);
+  }
+  o.memory_utilization = 0.0001;  // less than the weights take: a clear error
+  EXPECT_THROW(Engine(*gpu.model, o), Error);
+}
+
 // Prefix caching on the GPU (FP8 cache in official numerics, fp32 in exact; decode steps as
 // graphs): requests sharing prefixes, run one after another so that later ones resume from cached
 // blocks, give the tokens of an engine without a prefix cache; a cache too small for the requests

@@ -118,6 +118,12 @@ class CudaOps final : public Ops {
     cuda_check(cudaGetLastError(), "last error");
   }
   bool host_memory() const override { return false; }
+  MemoryInfo memory_info() const override {
+    size_t free_bytes = 0, total_bytes = 0;
+    cuda_check(cudaSetDevice(device_), "set device");
+    cuda_check(cudaMemGetInfo(&free_bytes, &total_bytes), "memory info");
+    return {free_bytes, total_bytes};
+  }
 
   TensorView prepare_tensor(const TensorView& t) override {
     if (t.data == nullptr) return t;
