@@ -348,16 +348,17 @@ class SkinnyLimit {
 TEST(GemmCuda, ExactAllFormatsSmallOdd) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.ExactAllFormatsSmallOdd"));
-  for (int64_t limit : {kSkinnyDefaultMaxM, int64_t(0)})
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block, WeightFormat::MXFP4, WeightFormat::NVFP4}) {
-    const SkinnyLimit lim(limit);
-    const bool fp4 = f == WeightFormat::MXFP4 || f == WeightFormat::NVFP4;
-    run_case({f, ActQuant::None, 1, 1, fp4 ? 32 : 1}, rng);
-    run_case({f, ActQuant::None, 7, 65, fp4 ? 96 : 200, 5, 1, 3}, rng);
-    run_case({f, ActQuant::None, 33, 130, fp4 ? 160 : 129}, rng);
-    run_case({f, ActQuant::None, 0, 16, 64}, rng);
-    run_case({f, ActQuant::None, 3, 0, 64}, rng);
-    run_case({f, ActQuant::None, 64, 256, 4096}, rng);
+  for (int64_t limit : {kSkinnyDefaultMaxM, int64_t(0)}) {
+    for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block, WeightFormat::MXFP4, WeightFormat::NVFP4}) {
+      const SkinnyLimit lim(limit);
+      const bool fp4 = f == WeightFormat::MXFP4 || f == WeightFormat::NVFP4;
+      run_case({f, ActQuant::None, 1, 1, fp4 ? 32 : 1}, rng);
+      run_case({f, ActQuant::None, 7, 65, fp4 ? 96 : 200, 5, 1, 3}, rng);
+      run_case({f, ActQuant::None, 33, 130, fp4 ? 160 : 129}, rng);
+      run_case({f, ActQuant::None, 0, 16, 64}, rng);
+      run_case({f, ActQuant::None, 3, 0, 64}, rng);
+      run_case({f, ActQuant::None, 64, 256, 4096}, rng);
+    }
   }
 }
 
@@ -365,11 +366,11 @@ TEST(GemmCuda, ExactFlashShapes) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.ExactFlashShapes"));
   for (int64_t limit : {kSkinnyDefaultMaxM, int64_t(0)}) {
-  const SkinnyLimit lim(limit);
-  run_case({WeightFormat::FP8Block, ActQuant::None, 8, 1024, 4096}, rng);   // wq_a
-  run_case({WeightFormat::BF16, ActQuant::None, 5, 256, 4096}, rng);        // router gate
-  run_case({WeightFormat::F32, ActQuant::None, 3, 512, 4096}, rng);
-  run_case({WeightFormat::MXFP4, ActQuant::None, 4, 2048, 4096}, rng);      // expert w1
+    const SkinnyLimit lim(limit);
+    run_case({WeightFormat::FP8Block, ActQuant::None, 8, 1024, 4096}, rng);   // wq_a
+    run_case({WeightFormat::BF16, ActQuant::None, 5, 256, 4096}, rng);        // router gate
+    run_case({WeightFormat::F32, ActQuant::None, 3, 512, 4096}, rng);
+    run_case({WeightFormat::MXFP4, ActQuant::None, 4, 2048, 4096}, rng);      // expert w1
   }
 }
 
