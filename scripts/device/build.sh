@@ -20,7 +20,7 @@ BUILD=${BUILD:-build-device}
 STAGE=$BUILD/stage
 command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 command -v nvcc >/dev/null || { echo "[device/build] nvcc not found: the CUDA backend cannot be built" >&2; exit 1; }
-read -r -a BENCH_LIST <<<"${BENCHES-bench_dequant bench_paged bench_layer_ops bench_gemm bench_moe}"
+read -r -a BENCH_LIST <<<"${BENCHES-bench_dequant bench_paged bench_layer_ops bench_gemm bench_moe bench_skinny}"
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDSV4_CUDA=ON >/dev/null
 cmake --build "$BUILD" --target dsv4 test_cuda "${BENCH_LIST[@]}" -j "${JOBS:-2}"

@@ -47,6 +47,19 @@ if [ -d "$GOLDEN" ]; then
   step_done generate "${PIPESTATUS[0]}"
 fi
 
+# bench_skinny dlopens cuBLAS for its reference column: the one PyTorch's wheels bring, if any.
+if [ -z "${DSV4_CUBLAS:-}" ] && command -v python3 >/dev/null; then
+  DSV4_CUBLAS=$(python3 - <<'PY' 2>/dev/null || true
+import glob, os, site
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+for d in dirs:
+    for f in sorted(glob.glob(os.path.join(d, "nvidia", "**", "libcublas.so*"), recursive=True)):
+        print(f)
+        raise SystemExit
+PY
+  )
+  [ -n "$DSV4_CUBLAS" ] && export DSV4_CUBLAS
+fi
 for b in "$STAGE"/bin/bench_*; do
   [ -x "$b" ] || continue
   name=$(basename "$b")

@@ -3,6 +3,7 @@
 
 #include "backends/cuda/sm90/gemm/gemm_launch.cuh"
 #include "backends/cuda/sm90/gemm/linear.h"
+#include "backends/cuda/sm90/gemm/skinny.h"
 
 namespace dsv4::cuda {
 
@@ -19,6 +20,10 @@ const char* act_quant_name(ActQuant a) {
 
 namespace {
 
+bool format_is_skinny(WeightFormat f) {
+  return f == WeightFormat::BF16 || f == WeightFormat::F32 || f == WeightFormat::FP8Block;
+}
+
 Status fail_(const LinearParams& p, const std::string& what) {
   return Status::error(fmt::format("linear {}: {}", p.w != nullptr ? p.w->name : std::string("?"), what));
 }
@@ -27,6 +32,36 @@ int choose_tile(const LinearParams& p) {
   if (p.M <= 32) return p.N <= 2048 ? kTile16x32 : kTile16x64;  // decode: more CTAs for narrow weights
   const int o = mma_large_tile_override();
   return o != kTileAuto ? o : kTile64x128;
+}
+
+int64_t& skinny_max_m_ref() {
+  static int64_t m = kSkinnyDefaultMaxM;
+  return m;
+}
+
+// skinny-fp32: act_quant none, a BF16 / F32 / FP8Block weight, M <= skinny_max_m().
+bool use_skinny(const LinearParams& p) {
+  return p.act_quant == ActQuant::None && p.M <= skinny_max_m_ref() && format_is_skinny(p.w->format);
+}
+
+SkinnyParams skinny_params(const LinearParams& p) {
+  const LinearWeight& w = *p.w;
+  SkinnyParams s;
+  s.x = p.x;
+  s.M = p.M;
+  s.ldx = p.ldx;
+  s.format = w.format == WeightFormat::F32 ? SkinnyFormat::F32 : w.format == WeightFormat::BF16 ? SkinnyFormat::BF16 : SkinnyFormat::FP8Block;
+  s.w = w.weight.data;
+  s.scale = w.format == WeightFormat::FP8Block ? static_cast<const uint8_t*>(w.scale.data) : nullptr;
+  s.K = w.in;
+  s.row0 = p.row0;
+  s.N = p.N;
+  s.groups = p.groups;
+  s.y = p.y;
+  s.ldy = p.ldy;
+  s.alpha = p.alpha;
+  s.accumulate = p.accumulate;
+  return s;
 }
 
 bool use_mma(const LinearParams& p) {
@@ -85,10 +120,19 @@ Status plan_linear(const LinearParams& p, LinearPlan* plan) {
     const int tile = choose_tile(p);
     *plan = LinearPlan{"mma-fp8", tile_bm(tile), tile_bn(tile),
                        "FP8 activations x FP8/MXFP4 weight: e4m3 mma.sync tensor cores (wgmma not written yet)"};
+  } else if (use_skinny(p)) {
+    const SkinnyConfig c = skinny_config(skinny_params(p));
+    *plan = LinearPlan{"skinny-fp32", c.mr, c.nw * c.rn,
+                       fmt::format("act_quant none, M={} <= {}: memory-bound fp32 GEMV ({} K slices, {} CTAs)", p.M,
+                                   skinny_max_m_ref(), c.ks, c.ctas)};
   } else {
     std::string why;
     if (p.act_quant == ActQuant::None)
-      why = "act_quant none: x stays fp32 (exact), no fp32-input tensor-core path";
+      why = p.M > skinny_max_m_ref() || format_is_skinny(p.w->format)
+                ? fmt::format("act_quant none, M={} > {} (skinny-fp32 limit): x stays fp32 (exact), no fp32-input tensor-core path",
+                              p.M, skinny_max_m_ref())
+                : fmt::format("act_quant none with a {} weight: x stays fp32 (exact); skinny-fp32 takes BF16/F32/FP8 only",
+                              format_name(p.w->format));
     else if (p.act_quant == ActQuant::Nvfp4)
       why = "NVFP4 activations: Hopper has no FP4 tensor cores; quant-dequant to fp32 in the tile load";
     *plan = LinearPlan{"simt-fp32", kSimtBM, kSimtBN, why};
@@ -100,6 +144,7 @@ Status linear(const LinearParams& p, cudaStream_t stream) {
   const Status st = check_linear(p);
   if (!st) return st;
   if (p.M == 0 || p.N == 0) return st;
+  if (use_skinny(p)) return skinny_linear(skinny_params(p), stream);
   const LinearWeight& w = *p.w;
   GemmArgs a;
   a.x = p.x;
@@ -148,6 +193,9 @@ int& mma_large_tile_override() {
 }  // namespace gemm
 
 void set_mma_large_tile_override(int tile) { gemm::mma_large_tile_override() = tile; }
+
+void set_skinny_max_m(int64_t m) { skinny_max_m_ref() = m < 0 ? kSkinnyDefaultMaxM : m; }
+int64_t skinny_max_m() { return skinny_max_m_ref(); }
 
 size_t linear_workspace_bytes(int64_t M, int64_t K) {
   return align256(size_t(M * K)) + align256(size_t(M * ((K + 127) / 128)) * 4);

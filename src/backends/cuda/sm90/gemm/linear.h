@@ -12,13 +12,21 @@
 //    with per-block scale fix-ups in fp32 (§9.1 fp8_gemm / fp4_gemm; MXFP4 codes are re-encoded
 //    to e4m3 exactly in the tile load). Tiles 16x32 (N <= 2048) or 16x64 with 512-wide K fills
 //    (M <= 32), else 64x128 (or 64x64) with 128-wide K fills. Two launches (quantize, GEMM) on the stream.
+//  * "skinny-fp32": act_quant None with a BF16, F32 or FP8Block weight (groups too) and
+//    M <= skinny_max_m() (default kSkinnyDefaultMaxM): the memory-bound decode kernel of skinny.h
+//    (16-byte weight loads coalesced along K, fp32 FMA chains per lane, xor-butterfly and
+//    fixed-order K-slice reduction; no atomics). Matches the CPU linear to fp32 reordering.
 //  * "simt-fp32": everything else (act_quant None: exact mode, BF16/F32 linears, wo_a; and
 //    act_quant Nvfp4 — Hopper has no FP4 tensor cores): the weight is decoded exactly to fp32 in
 //    shared memory, x stays fp32 (NVFP4 activations are quant-dequantized in the tile load,
 //    bit-exact to quant_dequant_nvfp4), one fp32 FMA chain per output in k order: matches the CPU
 //    linear to fp32 reordering (~1e-6 relative). Slow (no tensor cores): fine for exact mode.
-// Batch invariance: the path and the per-output arithmetic depend only on (format, act_quant,
-// K), never on M: a row's output is bitwise independent of M and of the other rows. No split-K.
+// Batch invariance: the per-output arithmetic of each path depends only on (format, act_quant, K),
+// never on M, so within a path a row's output is bitwise independent of M and of the other rows.
+// The path itself depends on M only through skinny_max_m(): act_quant-None calls with BF16/F32/
+// FP8Block weights give bitwise the same rows for every M <= skinny_max_m() (skinny-fp32) and for
+// every M above it (simt-fp32); across that threshold they differ by fp32 reordering (~1e-7
+// relative). set_skinny_max_m(INT64_MAX) makes every M take skinny-fp32 (fully batch invariant).
 //
 // All pointers are device pointers; w is a host struct whose TensorViews point to device memory.
 // Requirements (check_linear): x, y non-null when M·N > 0; ldx >= G·K (x columns used),
@@ -66,11 +74,17 @@ struct LinearParams {
 // (0: default 64x128; 2: 64x128; 3: 64x64). Not thread-safe; results are bitwise the same for every tile.
 void set_mma_large_tile_override(int tile);
 
+// The largest M that takes skinny-fp32 (act_quant None, BF16/F32/FP8Block weights).
+constexpr int64_t kSkinnyDefaultMaxM = 64;
+// Benchmark/test hook: sets that limit (0: never skinny; negative: back to the default). Not thread-safe.
+void set_skinny_max_m(int64_t m);
+int64_t skinny_max_m();
+
 // Scratch bytes linear needs for act_quant Fp8Block128 with M rows of K = w.in.
 size_t linear_workspace_bytes(int64_t M, int64_t K);
 
 struct LinearPlan {
-  const char* path = "";  // "mma-fp8" | "simt-fp32" | "empty"
+  const char* path = "";  // "mma-fp8" | "skinny-fp32" | "simt-fp32" | "empty"
   int tile_m = 0, tile_n = 0;
   std::string why;        // why this path (and why not the tensor-core one)
 };
