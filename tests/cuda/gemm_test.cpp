@@ -139,10 +139,15 @@ TEST(GemmCuda, CheckLinearErrors) {
   LinearPlan plan;
   ASSERT_TRUE(plan_linear(p, &plan).is_ok());
   EXPECT_STREQ(plan.path, "skinny-fp32") << "FP8Block weight, act none, M=1";
+  set_skinny_max_m(64);
   q = p;
-  q.M = skinny_max_m() + 1;
+  q.M = 65;
   ASSERT_TRUE(plan_linear(q, &plan).is_ok());
-  EXPECT_STREQ(plan.path, "simt-fp32") << "M above the skinny limit";
+  EXPECT_STREQ(plan.path, "simt-fp32") << "M above a skinny limit";
+  set_skinny_max_m(-1);
+  q.M = 1 << 20;
+  ASSERT_TRUE(plan_linear(q, &plan).is_ok());
+  EXPECT_STREQ(plan.path, "skinny-fp32") << "no limit by default (batch invariance)";
   TestWeight wm;
   make_weight(wm, WeightFormat::MXFP4, 64, 96, rng);
   q = p;
@@ -484,13 +489,13 @@ TEST(GemmCuda, SkinnyAllFormatsAllM) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyAllFormatsAllM"));
   const char* sk = "skinny-fp32";
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block})
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block})
     for (int64_t M : {1, 2, 3, 5, 8, 16, 31, 32, 64}) {
       run_case({f, ActQuant::None, M, 77, 333, 5, 1, 3, true, sk}, rng);     // odd K: scalar loads
       run_case({f, ActQuant::None, M, 130, 1024, 0, 1, 0, true, sk}, rng);   // vector loads, N tail
       run_case({f, ActQuant::None, M, 9, 2056, 131, 1, 1, true, sk}, rng);   // K slices 1/2/4 (FP8/BF16/F32), K % 16 = 8, ldx % 4 = 1
     }
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block}) {
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block}) {
     run_case({f, ActQuant::None, 1, 1, 1, 0, 1, 0, true, sk}, rng);
     run_case({f, ActQuant::None, 4, 3, 7, 2, 1, 0, true, sk}, rng);
     run_case({f, ActQuant::None, 0, 16, 64, 0, 1, 0, true, sk}, rng);
@@ -528,7 +533,7 @@ TEST(GemmCuda, SkinnyFlashProShapes) {
 TEST(GemmCuda, SkinnyGroupsAccumulateAlpha) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyGroupsAccumulateAlpha"));
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block})
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block})
     for (auto [M, G, N, K] : {std::array<int64_t, 4>{1, 3, 33, 520}, {7, 2, 129, 256}, {64, 4, 70, 1000}}) {
       SCOPED_TRACE(testing::Message() << weight_format_name(f) << " M " << M << " G " << G << " N " << N << " K " << K);
       const int64_t row0 = 3;
@@ -582,7 +587,7 @@ TEST(GemmCuda, SkinnyNanInfPositions) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyNanInfPositions"));
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block}) {
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block}) {
     SCOPED_TRACE(weight_format_name(f));
     const int64_t M = 6, N = 300, K = 1024;
     TestWeight w;
@@ -655,7 +660,7 @@ TEST(GemmCuda, SkinnyNanInfPositions) {
 TEST(GemmCuda, SkinnyDeterministicAndShapeIndependent) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyDeterministic"));
-  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block})
+  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block})
     for (int64_t K : {int64_t(4096), int64_t(1000)}) {
       SCOPED_TRACE(testing::Message() << weight_format_name(f) << " K " << K);
       const int64_t N = 1024, M = 64;
