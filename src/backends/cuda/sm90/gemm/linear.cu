@@ -42,7 +42,7 @@ int64_t& skinny_max_m_ref() {
 
 // skinny-fp32: act_quant none, a BF16 / F32 / FP8Block weight, M <= skinny_max_m().
 bool use_skinny(const LinearParams& p) {
-  return p.act_quant == ActQuant::None && p.M <= skinny_max_m_ref() && format_is_skinny(p.w->format);
+  return p.skinny && p.act_quant == ActQuant::None && p.M <= skinny_max_m_ref() && format_is_skinny(p.w->format);
 }
 
 SkinnyParams skinny_params(const LinearParams& p) {

@@ -51,6 +51,7 @@ enum class ActQuant : uint8_t {
 const char* act_quant_name(ActQuant a);
 
 struct LinearParams {
+  bool skinny = true;               // may take skinny-fp32 (the CUDA backend: only with DSV4_CUDA_SKINNY=1)
   const float* x = nullptr;         // fp32 [M, ldx]
   int64_t M = 0;                    // any >= 0
   int64_t ldx = 0;
