@@ -85,6 +85,17 @@ struct HcShape {
   int sinkhorn_iters = 20;
 };
 
+// dst[i, :] = src[rows[i], :] (W floats) for i < n; rows[i] < 0 writes zeros there. The row list
+// is in backend memory (a step's plan), so a captured step gathers whatever rows its replay's plan
+// names (the MTP's input streams, kept in backend memory between calls). Every rows[i] < src_rows.
+struct GatherRowsParams {
+  const float* src = nullptr;    // [src_rows, W]
+  int64_t src_rows = 0;
+  const int32_t* rows = nullptr;  // [n]
+  int64_t n = 0, W = 0;
+  float* dst = nullptr;           // [n, W]; does not alias src
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -99,6 +110,8 @@ class Ops {
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void fill_zero(void* dst, size_t bytes) = 0;
+  // Rows of src by a row list in backend memory (GatherRowsParams).
+  virtual void gather_rows(const GatherRowsParams& p) = 0;
   // Waits until every queued op has finished (a no-op on the CPU).
   virtual void synchronize() = 0;
   // True when backend memory is host memory (the CPU): host code may then read it directly.

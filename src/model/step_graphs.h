@@ -1,6 +1,7 @@
 // CUDA graphs of decode steps: one per shape bucket (segments rounded up to a power of two, tokens
 // per segment, whether every token's logits are wanted), captured on first use after one eager
-// run of the same shape and replayed with the step's plan uploaded to the same addresses. A step
+// run of the same shape and replayed with the step's plan uploaded to the same addresses (a plan
+// buffer that had to grow invalidates the graphs captured over the old one). A step
 // whose shape has no bucket (mixed prefill and decode, a segment longer than kMaxGraphTokens,
 // more segments than the largest bucket) runs eagerly.
 #pragma once
@@ -21,8 +22,12 @@ struct StepGraphs {
     uint64_t id = 0;
     const float* logits = nullptr;
     const float* X = nullptr;
+    const void* staging = nullptr;  // the plan's buffer at capture (Workspace::staging: a new one = capture again)
   };
-  std::map<std::tuple<int64_t, int64_t, bool, bool>, Entry> graphs;  // (segments, tokens each, all logits, MTP)
+  // (segments, tokens each, all logits, MTP input (0 none, 1 uploaded, 2 gathered), the stream
+  // buffers gathered from and kept into (their addresses: they are part of the captured step)).
+  using Key = std::tuple<int64_t, int64_t, bool, int, uintptr_t, uintptr_t>;
+  std::map<Key, Entry> graphs;
   int64_t captures = 0, replays = 0;
   Ops* ops = nullptr;  // the backend holding the graphs (released with it)
 

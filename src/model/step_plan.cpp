@@ -214,6 +214,12 @@ class Packer {
     if (!v.empty()) std::memcpy(bytes_.data() + at, v.data(), v.size() * sizeof(T));
     return at;
   }
+  size_t add_bytes(std::span<const uint8_t> b) {
+    const size_t at = (bytes_.size() + 15) / 16 * 16;
+    bytes_.resize(at + b.size(), 0);
+    if (!b.empty()) std::memcpy(bytes_.data() + at, b.data(), b.size());
+    return at;
+  }
   const std::vector<uint8_t>& bytes() const { return bytes_; }
 
  private:
@@ -222,7 +228,7 @@ class Packer {
 
 }  // namespace
 
-DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
+DevicePlan upload_plan(const StepPlan& p, Workspace& ws, std::span<const uint8_t> payload) {
   Packer k;
   const size_t ids = k.add(p.ids), pos = k.add(p.positions), seg = k.add(p.seg), rows = k.add(p.rows),
                win_store = k.add(p.win_store), win = k.add(p.win);
@@ -232,8 +238,9 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
                           k.add(p.e128.ring_rows), k.add(p.e128.ring_dst),  k.add(p.e128.tail_rows),
                           k.add(p.e128.tail_dst)};
   const size_t visible4 = k.add(p.visible4), table4 = k.add(p.table4), comp128 = k.add(p.comp128),
-               count128 = k.add(p.count128), head = k.add(p.head_rows);
-  auto* base = static_cast<uint8_t*>(ws.bytes(std::max<size_t>(k.bytes().size(), 8)));
+               count128 = k.add(p.count128), head = k.add(p.head_rows), stream_rows = k.add(p.stream_rows);
+  const size_t extra = payload.empty() ? 0 : k.add_bytes(payload);
+  auto* base = static_cast<uint8_t*>(ws.staging(std::max<size_t>(k.bytes().size(), 8)));
   ws.ops().upload(base, k.bytes().data(), k.bytes().size());
   auto at = [&](size_t off) { return static_cast<const void*>(base + off); };
   DevicePlan d;
@@ -272,6 +279,8 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws) {
   d.count128 = static_cast<const int32_t*>(at(count128));
   d.head_n = int64_t(p.head_rows.size());
   d.head_rows = static_cast<const int64_t*>(at(head));
+  if (!p.stream_rows.empty()) d.stream_rows = static_cast<const int32_t*>(at(stream_rows));
+  if (!payload.empty()) d.payload = at(extra);
   return d;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "model/config.h"
@@ -61,6 +62,9 @@ struct StepPlan {
   std::vector<int32_t> count128;     // [T]
   // Rows whose logits the head computes.
   std::vector<int64_t> head_rows;
+  // MTP calls over streams kept in backend memory: the row of the stream buffer each token's
+  // input streams are gathered from (-1: zeros, the padding rows); empty otherwise.
+  std::vector<int32_t> stream_rows;
   int64_t real_segments = 0;  // spans beyond these are padding (PlanPadding)
 };
 
@@ -112,12 +116,16 @@ struct DevicePlan {
   const int32_t* count128 = nullptr;
   int64_t head_n = 0;
   const int64_t* head_rows = nullptr;
+  const int32_t* stream_rows = nullptr;  // [T] when the plan has them
+  // The bytes that travelled with the plan (ForwardOptions::payload), in backend memory.
+  const void* payload = nullptr;
 };
 
 }  // namespace dsv4
 
 namespace dsv4 {
 class Workspace;
-// Packs the plan into one buffer of the workspace (one upload).
-DevicePlan upload_plan(const StepPlan& plan, Workspace& ws);
+// Packs the plan, then `payload` (16-byte aligned), into the workspace's staging buffer and
+// uploads them in one copy.
+DevicePlan upload_plan(const StepPlan& plan, Workspace& ws, std::span<const uint8_t> payload = {});
 }  // namespace dsv4

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@
 
 namespace dsv4 {
 
+// Final streams kept in backend memory between calls (the MTP's input, with no host round trip):
+// rows of n·d floats at a fixed address (captured CUDA graphs read and write it in place).
+struct StreamBuffer {
+  float* data = nullptr;  // [rows, n, d] backend memory
+  int64_t rows = 0;
+};
+
 struct ForwardOptions {
   Numerics numerics = Numerics::Exact;
   Recorder* recorder = nullptr;    // named intermediates ("embed", "layer3/attn_out", "mtp/ffn_out" …)
@@ -28,6 +36,15 @@ struct ForwardOptions {
   // Leave the logits in backend memory (BatchResult::device_logits, for the sampling op) instead
   // of downloading them; needs `workspace`, in which they stay valid until its next forward.
   bool device_logits = false;
+  // Copy the call's final streams, every row of the call (graph padding included: row r = the
+  // call's token r), into this buffer in backend memory (a device copy inside the step).
+  const StreamBuffer* keep_streams = nullptr;
+  // mtp_forward: the buffer MtpSegment::stream_row indexes (gathered through the plan).
+  const StreamBuffer* stream_source = nullptr;
+  // Host bytes that travel in the step's one upload, after the plan (the step's sampling rows,
+  // runtime/sample_batch.h); BatchResult::payload points at them in backend memory, valid until
+  // the next forward through the same workspace.
+  std::span<const uint8_t> payload;
 };
 
 struct PrefillResult {
@@ -51,11 +68,15 @@ struct Segment {
 
 // The MTP's part of a call: at positions start .. start+S-1 the main model's final streams
 // (or the MTP's own output streams, for further draft steps) and the next token of each position.
+// The streams come from the host (`streams`) or, with stream_row >= 0, are rows stream_row ..
+// stream_row+S-1 of ForwardOptions::stream_source in backend memory (`streams` empty); one call
+// takes them all from one place.
 struct MtpSegment {
   SequenceId seq = 0;
   int64_t start = 0;
   Floats streams;                 // [S, n, d]
   std::vector<int64_t> next_ids;  // [S]
+  int64_t stream_row = -1;
 };
 
 struct BatchResult {
@@ -67,7 +88,8 @@ struct BatchResult {
   std::vector<int64_t> logit_row;    // per segment: first row of its logits
   std::vector<int64_t> logit_rows;   // per segment: how many rows
   Floats streams;                    // [T, n, d] final streams before hc_head, all tokens in order
-  std::vector<int64_t> token_row;    // per segment: first token row in `streams`
+  std::vector<int64_t> token_row;    // per segment: first token row in `streams` (and of the call)
+  const void* payload = nullptr;     // ForwardOptions::payload in backend memory
   const float* logits_of(size_t segment, int64_t row, int64_t vocab) const {
     return logits.data() + (logit_row[segment] + row) * vocab;
   }
@@ -117,16 +139,25 @@ class Transformer {
     const float* logits = nullptr;  // [head rows, vocab]
     const float* X = nullptr;       // [T, n, d] final streams
   };
+  // Where a step's streams come from and go to, besides the workspace.
+  struct StepStreams {
+    bool mtp = false;                        // the MTP block: input from the streams below
+    const float* uploaded = nullptr;         // host streams uploaded to the workspace ([T, n, d])
+    const StreamBuffer* source = nullptr;    // or gathered from here by the plan's stream_rows
+    const StreamBuffer* keep = nullptr;      // the final streams copied here
+  };
   StepOutput run_step(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks, const StepPlan& plan,
                       const DevicePlan& dplan, const KvCache& cache, const HcParams& hc, const float* norm,
-                      std::string_view scope, const float* mtp_streams) const;
+                      std::string_view scope, const StepStreams& io) const;
   // The real segments' rows of a step's output, on the host.
   BatchResult collect(const ForwardContext& ctx, const StepPlan& plan, const StepOutput& out, bool want_streams,
                       bool device_logits) const;
+  // mtp: null for the main model; else the host streams (empty when the segments' streams are
+  // rows of options.stream_source: stream_rows, one per token).
   BatchResult forward_plan(const std::vector<const BlockParams*>& blocks, std::vector<SegmentSpan> spans,
                            std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
                            const ForwardOptions& options, const HcParams& hc, const float* norm, std::string_view scope,
-                           const std::vector<float>* mtp_streams) const;
+                           const std::vector<float>* mtp_streams, std::vector<int32_t> stream_rows = {}) const;
 
   ModelConfig config_;
   std::unique_ptr<Checkpoint> checkpoint_;

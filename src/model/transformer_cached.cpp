@@ -1,7 +1,9 @@
 // Transformer::forward / mtp_forward: the batched, paged forward over the decode cache (spec §4,
 // §8.6, §11) that every backend runs. The host plans the step once (model/step_plan.h), uploads
-// the plan, and every layer reads it; the only other host<->backend traffic is the download of
-// the logits (and of the final streams when asked for). Decode steps of a bucketed shape are
+// the plan with whatever travels with it (the sampling rows: ForwardOptions::payload) in one copy,
+// and every layer reads it; the only other host<->backend traffic is the download of the logits
+// when they are not left in backend memory, and of the final streams when asked for (the engine
+// keeps them in backend memory instead: ForwardOptions::keep_streams, MtpSegment::stream_row). Decode steps of a bucketed shape are
 // captured once into a CUDA graph and replayed (model/step_graphs.h) where the backend has graphs.
 #include "core/error.h"
 #include "model/block.h"
@@ -18,10 +20,19 @@ StepGraphs::~StepGraphs() {
 Transformer::StepOutput Transformer::run_step(const ForwardContext& ctx, const std::vector<const BlockParams*>& blocks,
                                               const StepPlan& plan, const DevicePlan& dplan, const KvCache& cache,
                                               const HcParams& hc, const float* norm, std::string_view scope,
-                                              const float* mtp_streams) const {
+                                              const StepStreams& io) const {
   const int64_t T = plan.T, d = config_.hidden_size, n = config_.hc_mult;
   const KvPools& pools = cache.pools();
-  float* X = mtp_streams != nullptr ? mtp_input(ctx, mtp_streams, dplan.ids, T) : embed_streams(ctx, dplan.ids, T);
+  float* X = nullptr;
+  if (!io.mtp) {
+    X = embed_streams(ctx, dplan.ids, T);
+  } else if (io.source != nullptr) {  // the rows the plan names, from backend memory
+    float* S = ctx.ws.floats(T * n * d);
+    ctx.ops.gather_rows({io.source->data, io.source->rows, dplan.stream_rows, T, n * d, S});
+    X = mtp_input(ctx, S, dplan.ids, T);
+  } else {
+    X = mtp_input(ctx, io.uploaded, dplan.ids, T);
+  }
   float* Y = ctx.ws.floats(T * n * d);
   for (const BlockParams* b : blocks)
     with_context(b->scope, [&] {
@@ -30,6 +41,7 @@ Transformer::StepOutput Transformer::run_step(const ForwardContext& ctx, const s
                     Y);
       std::swap(X, Y);
     });
+  if (io.keep != nullptr) ctx.ops.copy(io.keep->data, X, size_t(T * n * d) * sizeof(float));
   // The head runs on the rows that want logits (runs of consecutive rows copied together).
   const int64_t R = int64_t(plan.head_rows.size());
   const float* Xh = X;
@@ -81,14 +93,19 @@ BatchResult Transformer::collect(const ForwardContext& ctx, const StepPlan& plan
 BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blocks, std::vector<SegmentSpan> spans,
                                       std::vector<int64_t> ids, const std::vector<bool>& all, const KvCache& cache,
                                       const ForwardOptions& options, const HcParams& hc, const float* norm,
-                                      std::string_view scope, const std::vector<float>* mtp_streams) const {
+                                      std::string_view scope, const std::vector<float>* mtp_streams,
+                                      std::vector<int32_t> stream_rows) const {
   if (options.device_logits && options.workspace == nullptr)
     fail("forward: device logits live in the caller's workspace (ForwardOptions::workspace is null)");
+  if (!options.payload.empty() && options.workspace == nullptr)
+    fail("forward: the payload lives in the caller's workspace (ForwardOptions::workspace is null)");
   Workspace local(ops_);
   Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
   ws.reset();
   const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
   const int64_t nd = config_.hc_mult * config_.hidden_size;
+  const bool gathered = mtp_streams != nullptr && mtp_streams->empty() && !stream_rows.empty();
+  if (gathered && options.stream_source == nullptr) fail("mtp: stream rows without ForwardOptions::stream_source");
 
   // A graph-shaped step: every segment the same short length, the same logits choice, no recorder.
   StepGraphs* graphs = options.graphs;
@@ -107,37 +124,63 @@ BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blo
   }
   std::vector<bool> all_padded = all;
   if (graph) all_padded.resize(size_t(pad.segments), all[0]);
-  const StepPlan plan = plan_step(config_, cache, std::move(spans), std::move(ids), all_padded, graph ? &pad : nullptr);
-  const DevicePlan dplan = upload_plan(plan, ws);
-  const float* streams = nullptr;
-  if (mtp_streams != nullptr) {
+  StepPlan plan = plan_step(config_, cache, std::move(spans), std::move(ids), all_padded, graph ? &pad : nullptr);
+  if (gathered) {
+    for (int32_t row : stream_rows)
+      if (row < 0 || row >= options.stream_source->rows)
+        fail("mtp: stream row {} outside the stream buffer ({} rows)", row, options.stream_source->rows);
+    stream_rows.resize(size_t(plan.T), -1);  // padding rows (a graph's dummy segments): zeros
+    plan.stream_rows = std::move(stream_rows);
+  }
+  if (options.keep_streams != nullptr && plan.T > options.keep_streams->rows)
+    fail("forward: {} tokens do not fit the kept streams' buffer of {} rows", plan.T, options.keep_streams->rows);
+  const DevicePlan dplan = upload_plan(plan, ws, options.payload);
+  StepStreams io;
+  io.mtp = mtp_streams != nullptr;
+  io.source = gathered ? options.stream_source : nullptr;
+  io.keep = options.keep_streams;
+  if (io.mtp && !gathered) {
     float* S = ws.floats(plan.T * nd);
     ops_.upload(S, mtp_streams->data(), mtp_streams->size() * sizeof(float));
     if (int64_t(mtp_streams->size()) < plan.T * nd)  // padding rows (a graph's dummy segments): zeros
       ops_.fill_zero(S + mtp_streams->size(), size_t(plan.T * nd - int64_t(mtp_streams->size())) * sizeof(float));
-    streams = S;
+    io.uploaded = S;
   }
+  auto finish = [&](BatchResult r) {
+    r.payload = dplan.payload;
+    return r;
+  };
   if (!graph)
-    return collect(ctx, plan, run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams), options.streams,
-                   options.device_logits);
+    return finish(collect(ctx, plan, run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, io), options.streams,
+                          options.device_logits));
 
-  const auto key = std::make_tuple(pad.segments, pad.segment_tokens, bool(all[0]), mtp_streams != nullptr);
+  const StepGraphs::Key key{pad.segments,
+                            pad.segment_tokens,
+                            bool(all[0]),
+                            !io.mtp ? 0 : gathered ? 2 : 1,
+                            reinterpret_cast<uintptr_t>(io.source != nullptr ? io.source->data : nullptr),
+                            reinterpret_cast<uintptr_t>(io.keep != nullptr ? io.keep->data : nullptr)};
   auto it = graphs->graphs.find(key);
+  if (it != graphs->graphs.end() && it->second.staging != ws.staging_base()) {  // the plan moved: capture again
+    ops_.graph_release(it->second.id);
+    graphs->graphs.erase(it);
+    it = graphs->graphs.end();
+  }
   if (it != graphs->graphs.end()) {
     ops_.graph_replay(it->second.id);
     ++graphs->replays;
-    return collect(ctx, plan, {it->second.logits, it->second.X}, options.streams, options.device_logits);
+    return finish(collect(ctx, plan, {it->second.logits, it->second.X}, options.streams, options.device_logits));
   }
   // First step of this shape: run it eagerly (its results and cache writes are the step's, and
   // the workspace and scratch settle at their sizes), then record the same ops into a graph.
   const Workspace::Mark body = ws.mark();
-  const StepOutput eager = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams);
+  const StepOutput eager = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, io);
   const BatchResult r = collect(ctx, plan, eager, options.streams, options.device_logits);
   ws.rewind(body);
   ops_.graph_begin();
   StepOutput captured;
   try {
-    captured = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, streams);
+    captured = run_step(ctx, blocks, plan, dplan, cache, hc, norm, scope, io);
   } catch (...) {
     try {
       ops_.graph_end();
@@ -149,9 +192,9 @@ BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blo
   if (captured.logits != eager.logits || captured.X != eager.X)
     fail("forward: the captured step's buffers moved (workspace not replayable)");
   graphs->ops = &ops_;
-  graphs->graphs[key] = {id, captured.logits, captured.X};
+  graphs->graphs[key] = {id, captured.logits, captured.X, ws.staging_base()};
   ++graphs->captures;
-  return r;
+  return finish(r);
 }
 
 BatchResult Transformer::forward(const std::vector<Segment>& segments, const KvCache& cache,
@@ -175,20 +218,29 @@ BatchResult Transformer::mtp_forward(const std::vector<MtpSegment>& segments, co
   if (!has_mtp_) fail("mtp: the model has no MTP block");
   if (segments.empty()) fail("mtp: no segments");
   const int64_t d = config_.hidden_size, n = config_.hc_mult;
+  const bool gathered = segments[0].stream_row >= 0;
   std::vector<SegmentSpan> spans;
   std::vector<int64_t> ids;
   Floats streams;
+  std::vector<int32_t> rows;
   for (const MtpSegment& s : segments) {
     const int64_t S = int64_t(s.next_ids.size());
-    if (int64_t(s.streams.size()) != S * n * d)
-      fail("mtp: sequence {}: {} stream values for {} tokens", s.seq, s.streams.size(), S);
+    if ((s.stream_row >= 0) != gathered)
+      fail("mtp: sequence {}: the streams of one call come from one place (host or stream buffer)", s.seq);
+    if (gathered) {
+      if (!s.streams.empty()) fail("mtp: sequence {}: host streams and a stream row", s.seq);
+      for (int64_t t = 0; t < S; ++t) rows.push_back(int32_t(s.stream_row + t));
+    } else {
+      if (int64_t(s.streams.size()) != S * n * d)
+        fail("mtp: sequence {}: {} stream values for {} tokens", s.seq, s.streams.size(), S);
+      streams.insert(streams.end(), s.streams.begin(), s.streams.end());
+    }
     spans.push_back({s.seq, s.start, 0, S});
     ids.insert(ids.end(), s.next_ids.begin(), s.next_ids.end());
-    streams.insert(streams.end(), s.streams.begin(), s.streams.end());
   }
   // MTP calls are planned like any other, every token's logits wanted.
   return forward_plan({&mtp_block_}, std::move(spans), std::move(ids), std::vector<bool>(segments.size(), true), cache,
-                      options, mtp_hc_head_, mtp_norm_, "mtp", &streams);
+                      options, mtp_hc_head_, mtp_norm_, "mtp", &streams, std::move(rows));
 }
 
 }  // namespace dsv4

@@ -10,6 +10,18 @@ Workspace::Workspace(Ops& ops, size_t chunk_bytes) : ops_(ops), chunk_bytes_(chu
 
 Workspace::~Workspace() {
   for (const Chunk& c : chunks_) ops_.free(c.ptr);
+  if (staging_ != nullptr) ops_.free(staging_);
+}
+
+void* Workspace::staging(size_t n) {
+  if (n > staging_size_) {
+    if (staging_ != nullptr) ops_.free(staging_);
+    staging_ = nullptr;
+    const size_t size = std::max({n, 2 * staging_size_, size_t(64) << 10});
+    staging_ = ops_.alloc(size);
+    staging_size_ = size;
+  }
+  return staging_;
 }
 
 void* Workspace::bytes(size_t n) {

@@ -40,6 +40,11 @@ class Workspace {
     offset_ = m.offset;
     used_ = m.used;
   }
+  // The step's one host -> backend upload (its plan and what travels with it) lands here: a buffer
+  // apart from the chunks that keeps its address from step to step unless a step needs more (it
+  // then grows; CUDA graphs captured over the old one are captured again, model/step_graphs.h).
+  void* staging(size_t n);
+  const void* staging_base() const { return staging_; }
   Ops& ops() const { return ops_; }
   // Bytes handed out since the last reset / the most ever held.
   size_t used() const { return used_; }
@@ -53,6 +58,8 @@ class Workspace {
   Ops& ops_;
   size_t chunk_bytes_;
   std::vector<Chunk> chunks_;
+  void* staging_ = nullptr;
+  size_t staging_size_ = 0;
   size_t current_ = 0, offset_ = 0, used_ = 0, peak_ = 0;
   bool reserved_ = false;
   int64_t growths_ = 0;

@@ -29,10 +29,11 @@ struct Engine::Sequence {
   int64_t prefill_target = 0;
   int64_t cached_blocks = 0;     // blocks handed to the prefix cache so far
   bool finished = false;
-  // MTP: the MTP cache holds positions < mtp_done; mtp_streams are the main model's final
-  // streams of positions mtp_done .. processed-1, waiting for the MTP.
+  // MTP: the MTP cache holds positions < mtp_done; the main model's final streams of positions
+  // mtp_done .. processed-1, waiting for the MTP, are rows mtp_row .. of main_streams_ (the
+  // last main forward's, in backend memory).
   int64_t mtp_done = 0;
-  Floats mtp_streams;
+  int64_t mtp_row = 0;
   std::vector<int32_t> drafts;
   std::vector<std::vector<float>> draft_probs;  // sampled requests: q_i of each draft
   GenerationResult result;
@@ -98,9 +99,23 @@ Engine::Engine(const Transformer& model, EngineOptions options) : model_(model),
   if (options_.cuda_graphs && ops.graphs_supported()) graphs_ = std::make_unique<StepGraphs>(options_.max_model_len);
   eos_ids_ = {int32_t(model_.config().eos_token_id)};
   batch_ = std::make_unique<SampleBatch>(ops, model_.config().vocab_size);
+  if (options_.draft_tokens > 0 && !options_.drafter) {
+    // The largest call: a step's token budget, or every sequence decoding k+1 tokens (rounded up
+    // to a graph's bucket of segments).
+    const int64_t rows = std::max<int64_t>(options_.max_tokens_per_step,
+                                           StepGraphs::bucket(options_.max_sequences) * (1 + options_.draft_tokens));
+    const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
+    for (StreamBuffer* b : {&main_streams_, &mtp_streams_}) {
+      b->data = static_cast<float*>(ops.alloc(size_t(rows * nd) * sizeof(float)));
+      b->rows = rows;
+    }
+  }
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  for (StreamBuffer* b : {&main_streams_, &mtp_streams_})
+    if (b->data != nullptr) model_.ops().free(b->data);
+}
 
 void Engine::reserve_workspace() {
   const ModelConfig& c = model_.config();
@@ -206,7 +221,7 @@ void Engine::preempt(Sequence& s) {
   cache_->manager.release(SequenceId(s.id));
   s.processed = 0;
   s.mtp_done = 0;
-  s.mtp_streams.clear();
+  s.mtp_row = 0;
   s.drafts.clear();
   s.draft_probs.clear();
   s.cached_blocks = 0;
@@ -294,8 +309,6 @@ void Engine::accept_token(Sequence& s, const SampledToken& t) {
 // proposes x_{T+1}; steps 2..k feed the MTP's own output streams back.
 void Engine::draft(std::vector<Sequence*>& seqs) {
   const int64_t V = model_.config().vocab_size;
-  const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
-  std::vector<Floats> own(seqs.size());
   std::vector<int> want(seqs.size());
   int kmax = 0;
   if (options_.drafter) {
@@ -322,6 +335,8 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
   std::vector<std::unique_ptr<TokenConstraint>> lookahead(seqs.size());
   std::vector<float> masked;
   std::vector<MtpSegment> segs;
+  // Per sequence: the row of mtp_streams_ holding the MTP's output streams of its last draft.
+  std::vector<int64_t> own(seqs.size(), -1);
   for (size_t i = 0; i < seqs.size(); ++i) {
     Sequence& s = *seqs[i];
     if (TokenConstraint* c = s.sampler.constraint()) lookahead[i] = c->clone();
@@ -334,9 +349,8 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
     MtpSegment m;
     m.seq = SequenceId(s.id);
     m.start = s.mtp_done;
-    m.streams = std::move(s.mtp_streams);
+    m.stream_row = s.mtp_row;  // the main model's streams of positions mtp_done .. T-1, still in main_streams_
     m.next_ids.assign(s.tokens.begin() + s.mtp_done + 1, s.tokens.begin() + T + 1);
-    s.mtp_streams.clear();
     s.mtp_done = T;
     segs.push_back(std::move(m));
   }
@@ -350,7 +364,7 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
         MtpSegment m;
         m.seq = SequenceId(s.id);
         m.start = s.processed + step - 1;
-        m.streams = std::move(own[i]);
+        m.stream_row = own[i];
         m.next_ids = {s.drafts.back()};
         segs.push_back(std::move(m));
         who.push_back(i);
@@ -359,54 +373,73 @@ void Engine::draft(std::vector<Sequence*>& seqs) {
     } else {
       for (size_t i = 0; i < seqs.size(); ++i) who.push_back(i);
     }
-    const BatchResult r = model_.mtp_forward(
-        segs, cache_->storage,
-        {options_.numerics, nullptr, workspace_.get(), true, graphs_.get(), options_.device_sampling});
-    // Greedy drafts: one sampling call over every drafting sequence's row. Sampled drafts stay on
-    // the host: the rejection scheme needs the draft's whole distribution q_i.
+    // Greedy drafts: one sampling call over every drafting sequence's row, its rows known before
+    // the call (every MTP token's logits are computed: segment j's last row is its last token's),
+    // so they travel with the plan. Sampled drafts stay on the host: the rejection scheme needs the
+    // draft's whole distribution q_i (one row download each).
     SampleBatch& batch = *batch_;
     batch.clear();
     struct GreedyDraft {
       size_t i, j, row;
     };
     std::vector<GreedyDraft> greedy;
-    std::vector<float> host_row;
+    std::vector<size_t> sampled;  // indices j of segs
+    std::vector<int64_t> last_row(who.size());
+    int64_t offset = 0;
     for (size_t j = 0; j < who.size(); ++j) {
+      offset += int64_t(segs[j].next_ids.size());
+      last_row[j] = offset - 1;
       const size_t i = who[j];
       Sequence& s = *seqs[i];
       if (want[i] <= step) continue;  // step 0 of a sequence that drafts nothing: catch-up only
-      const int64_t last = r.logit_row[j] + r.logit_rows[j] - 1;
-      const std::vector<uint64_t>* allowed = nullptr;
       if (lookahead[i]) {
-        allowed = &lookahead[i]->allowed();
-        if (std::all_of(allowed->begin(), allowed->end(), [](uint64_t w) { return w == 0; })) {
+        const std::vector<uint64_t>& allowed = lookahead[i]->allowed();
+        if (std::all_of(allowed.begin(), allowed.end(), [](uint64_t w) { return w == 0; })) {
           want[i] = int(s.drafts.size());  // the value is complete: nothing to draft
           continue;
         }
       }
-      std::vector<int32_t> ctx_out = s.output;
-      ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.end());
-      if (s.request.params.greedy()) {
-        greedy.push_back({i, j, batch.rows().add(last, s.request.params, s.context(ctx_out), eos_ids_, allowed, 0.0, -1)});
+      if (!s.request.params.greedy()) {
+        sampled.push_back(j);
         continue;
       }
-      std::span<const float> logits = host_logits(r, last, host_row);
-      if (allowed != nullptr) logits = mask_logits(logits, *allowed, masked);
+      std::vector<int32_t> ctx_out = s.output;
+      ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.end());
+      const std::vector<uint64_t>* allowed = lookahead[i] ? &lookahead[i]->allowed() : nullptr;
+      greedy.push_back(
+          {i, j, batch.rows().add(last_row[j], s.request.params, s.context(ctx_out), eos_ids_, allowed, 0.0, -1)});
+    }
+    ForwardOptions fwd;
+    fwd.numerics = options_.numerics;
+    fwd.workspace = workspace_.get();
+    fwd.streams = false;  // the MTP reads them in backend memory
+    fwd.graphs = graphs_.get();
+    fwd.device_logits = options_.device_sampling;
+    fwd.keep_streams = &mtp_streams_;
+    fwd.stream_source = step == 0 ? &main_streams_ : &mtp_streams_;
+    if (options_.device_sampling && batch.size() > 0) fwd.payload = batch.staged();
+    const BatchResult r = model_.mtp_forward(segs, cache_->storage, fwd);
+    std::vector<float> host_row;
+    for (size_t j : sampled) {
+      const size_t i = who[j];
+      Sequence& s = *seqs[i];
+      std::vector<int32_t> ctx_out = s.output;
+      ctx_out.insert(ctx_out.end(), s.drafts.begin(), s.drafts.end());
+      std::span<const float> logits = host_logits(r, last_row[j], host_row);
+      if (lookahead[i]) logits = mask_logits(logits, lookahead[i]->allowed(), masked);
       std::vector<float> probs;
       sampling_distribution(logits, s.request.params, s.context(ctx_out), eos_ids_, probs);
       s.drafts.push_back(sample_from(probs, s.sampler.stream().uniform()));
       s.draft_probs.push_back(std::move(probs));
       if (lookahead[i]) lookahead[i]->accept(s.drafts.back());  // allowed: it was sampled under the mask
-      const int64_t row = r.token_row[j] + r.logit_rows[j] - 1;
-      own[i].assign(r.streams.begin() + row * nd, r.streams.begin() + (row + 1) * nd);
+      own[i] = r.token_row[j] + r.logit_rows[j] - 1;
     }
     sample_rows(r);
     for (const GreedyDraft& g : greedy) {
       Sequence& s = *seqs[g.i];
       s.drafts.push_back(batch.result(g.row).id);
       if (lookahead[g.i]) lookahead[g.i]->accept(s.drafts.back());  // allowed: it was chosen under the mask
-      const int64_t row = r.token_row[g.j] + r.logit_rows[g.j] - 1;
-      own[g.i].assign(r.streams.begin() + row * nd, r.streams.begin() + (row + 1) * nd);
+      own[g.i] = r.token_row[g.j] + r.logit_rows[g.j] - 1;
     }
   }
 }
@@ -422,16 +455,21 @@ std::span<const float> Engine::host_logits(const BatchResult& r, int64_t row, st
 void Engine::sample_rows(const BatchResult& r) {
   if (batch_->size() == 0) return;
   const bool on_backend = r.device_logits != nullptr;
-  batch_->run(on_backend ? r.device_logits : r.logits.data(), r.logit_count, on_backend);
+  batch_->run(on_backend ? r.device_logits : r.logits.data(), r.logit_count, on_backend, on_backend ? r.payload : nullptr);
 }
 
 bool Engine::step() {
   admit_waiting();
   if (live_.empty()) return !waiting_.empty();
-  const int64_t nd = model_.config().hc_mult * model_.config().hidden_size;
   const bool spec = options_.draft_tokens > 0;
   const bool mtp = spec && !options_.drafter;
-  const ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), mtp, graphs_.get(), options_.device_sampling};
+  ForwardOptions fwd;
+  fwd.numerics = options_.numerics;
+  fwd.workspace = workspace_.get();
+  fwd.streams = false;  // nothing reads host streams (the MTP reads them in backend memory)
+  fwd.graphs = graphs_.get();
+  fwd.device_logits = options_.device_sampling;
+  if (mtp) fwd.keep_streams = &main_streams_;  // the MTP reads them there (next step's draft, the catch-up below)
   CacheManager& mgr = cache_->manager;
 
   // Decoding sequences first (1 token, or the pending token + drafts), then prefill chunks, each
@@ -479,64 +517,51 @@ bool Engine::step() {
     budget -= chunk;
   }
   if (segs.empty()) return true;  // everything waits for room (the running requests free it)
-  const BatchResult r = model_.forward(segs, cache_->storage, fwd);
 
-  // Every logit row this step samples on the backend goes into one batch (one upload, the op, one
-  // download): prefill-last and decode rows, and the k+1 rows of each greedy verification.
-  // Sampled verification stays on the host (rejection sampling needs the full p and q).
+  // Every logit row this step samples on the backend goes into one batch, built before the
+  // forward (the rows are known from the segments: a decode or prefill segment's logits start
+  // where the previous ones' end) and uploaded with the plan; then the op and one download:
+  // prefill-last and decode rows, and the k+1 rows of each greedy verification. Sampled
+  // verification stays on the host (rejection sampling needs the full p and q).
   SampleBatch& batch = *batch_;
   batch.clear();
-  enum class Use { Token, GreedyVerify, SampledVerify };
+  enum class Use { Prefill, Finish, Token, GreedyVerify, SampledVerify };
   struct Pending {
     Sequence* s;
     size_t seg;
     Use use;
     size_t row;  // Token: its row in the batch; GreedyVerify: the first of its k+1 rows
+    int64_t logit_row;  // the segment's first logit row
   };
   std::vector<Pending> pending;
-  std::vector<MtpSegment> catch_up;  // MTP over freshly prefilled positions
+  int64_t logit_row = 0;
   for (size_t i = 0; i < segs.size(); ++i) {
     Sequence& s = *owners[i];
     const int64_t S = int64_t(segs[i].ids.size());
+    const int64_t first = logit_row;
+    logit_row += segs[i].all_logits ? S : 1;
     if (s.prefilling()) {
-      s.processed += S;
-      if (mtp) {
-        s.mtp_streams.insert(s.mtp_streams.end(), r.streams.begin() + r.token_row[i] * nd,
-                             r.streams.begin() + (r.token_row[i] + S) * nd);
-        const int64_t upto = std::min(s.processed, s.prefill_target - 1);  // positions whose next token is known
-        if (upto > s.mtp_done) {
-          MtpSegment m;
-          m.seq = SequenceId(s.id);
-          m.start = s.mtp_done;
-          const int64_t n = upto - s.mtp_done;
-          m.streams.assign(s.mtp_streams.begin(), s.mtp_streams.begin() + n * nd);
-          s.mtp_streams.erase(s.mtp_streams.begin(), s.mtp_streams.begin() + n * nd);
-          m.next_ids.assign(s.tokens.begin() + s.mtp_done + 1, s.tokens.begin() + upto + 1);
-          s.mtp_done = upto;
-          catch_up.push_back(std::move(m));
-        }
+      Use use = Use::Prefill;  // prefill continues next step
+      size_t row = 0;
+      if (s.processed + S >= s.prefill_target) {
+        use = s.request.params.max_tokens == 0 ? Use::Finish : Use::Token;
+        if (use == Use::Token) row = s.sampler.add_row(batch.rows(), first, s.context(s.output));
       }
-      if (s.prefilling()) continue;
-      if (s.request.params.max_tokens == 0) {
-        finish(s, FinishReason::Length);
-        continue;
-      }
-      pending.push_back({&s, i, Use::Token, s.sampler.add_row(batch.rows(), r.logit_row[i], s.context(s.output))});
+      pending.push_back({&s, i, use, row, first});
       continue;
     }
     if (!spec) {
-      s.processed += 1;
-      pending.push_back({&s, i, Use::Token, s.sampler.add_row(batch.rows(), r.logit_row[i], s.context(s.output))});
+      pending.push_back({&s, i, Use::Token, s.sampler.add_row(batch.rows(), first, s.context(s.output)), first});
       continue;
     }
     const SamplingParams& p = s.request.params;
     if (!p.greedy()) {
-      pending.push_back({&s, i, Use::SampledVerify, 0});
+      pending.push_back({&s, i, Use::SampledVerify, 0, first});
       continue;
     }
     // Greedy verification: row j holds the target's logits after the pending token + drafts[0..j),
     // penalized with the output + drafts[0..j) and masked as below.
-    const size_t first = batch.size();
+    const size_t first_row = batch.size();
     std::unique_ptr<TokenConstraint> lookahead = s.sampler.constraint() ? s.sampler.constraint()->clone() : nullptr;
     for (size_t j = 0; j <= s.drafts.size(); ++j) {
       std::vector<int32_t> ctx_out = s.output;
@@ -546,17 +571,47 @@ bool Engine::step() {
         allowed = nullptr;
         lookahead.reset();
       }
-      batch.rows().add(r.logit_row[i] + int64_t(j), p, s.context(ctx_out), eos_ids_, allowed, 0.0, p.logprobs);
+      batch.rows().add(first + int64_t(j), p, s.context(ctx_out), eos_ids_, allowed, 0.0, p.logprobs);
       if (lookahead && j < s.drafts.size() && !lookahead->accept(s.drafts[j])) lookahead.reset();
     }
-    pending.push_back({&s, i, Use::GreedyVerify, first});
+    pending.push_back({&s, i, Use::GreedyVerify, first_row, first});
   }
+  if (options_.device_sampling && batch.size() > 0) fwd.payload = batch.staged();
+  const BatchResult r = model_.forward(segs, cache_->storage, fwd);
   sample_rows(r);
 
+  std::vector<MtpSegment> catch_up;  // MTP over freshly prefilled positions
   for (const Pending& q : pending) {
     Sequence& s = *q.s;
     const size_t i = q.seg;
+    if (q.logit_row != r.logit_row[i]) fail("engine: segment {} logits at row {}, planned at {}", i, r.logit_row[i], q.logit_row);
+    if (s.prefilling()) {
+      const int64_t chunk_start = s.processed;
+      s.processed += int64_t(segs[i].ids.size());
+      if (mtp) {
+        // Nothing is pending before a chunk (each chunk's catch-up below takes every position
+        // whose next token is known), so the pending streams start at this chunk's first row.
+        if (s.mtp_done != chunk_start)
+          fail("engine: sequence {}: MTP at {} behind a prefill chunk at {}", s.id, s.mtp_done, chunk_start);
+        s.mtp_row = r.token_row[i];
+        const int64_t upto = std::min(s.processed, s.prefill_target - 1);  // positions whose next token is known
+        if (upto > s.mtp_done) {
+          MtpSegment m;
+          m.seq = SequenceId(s.id);
+          m.start = s.mtp_done;
+          m.stream_row = s.mtp_row;
+          m.next_ids.assign(s.tokens.begin() + s.mtp_done + 1, s.tokens.begin() + upto + 1);
+          s.mtp_row += upto - s.mtp_done;
+          s.mtp_done = upto;
+          catch_up.push_back(std::move(m));
+        }
+      }
+      if (q.use == Use::Finish) finish(s, FinishReason::Length);
+      if (q.use == Use::Token) accept_token(s, s.sampler.token(batch.result(q.row)));
+      continue;
+    }
     if (q.use == Use::Token) {
+      s.processed += 1;
       accept_token(s, s.sampler.token(batch.result(q.row)));
       continue;
     }
@@ -603,9 +658,7 @@ bool Engine::step() {
     const int64_t T = s.processed;
     s.processed = T + v.accepted + 1;
     mgr.truncate(SequenceId(s.id), s.processed);
-    if (mtp)
-      s.mtp_streams.assign(r.streams.begin() + r.token_row[i] * nd,
-                           r.streams.begin() + (r.token_row[i] + v.accepted + 1) * nd);
+    if (mtp) s.mtp_row = r.token_row[i];  // positions T .. T+accepted: the MTP's input next step
     for (size_t j = 0; j < v.tokens.size() && !s.finished; ++j) {
       SampledToken t;
       if (q.use == Use::GreedyVerify) {
@@ -622,6 +675,9 @@ bool Engine::step() {
     ForwardOptions quiet = fwd;
     quiet.streams = false;
     quiet.device_logits = true;
+    quiet.keep_streams = nullptr;
+    quiet.stream_source = &main_streams_;
+    quiet.payload = {};
     model_.mtp_forward(catch_up, cache_->storage, quiet);
   }
 

@@ -4,13 +4,19 @@
 // decoding (spec §8.6; the vLLM scheme): the MTP block drafts k tokens, the main model verifies
 // them in one chunked call, the accepted prefix is kept and the caches roll back for the rest.
 //
-// Sampling runs where the logits are (the backend's sampling op, runtime/sample_batch.h): a
-// forward leaves its logits in backend memory and every row the step samples — prefill ends,
-// decode rows, the k+1 rows of a greedy verification, greedy MTP drafts — goes into one call with
-// one upload of the rows' parameters and one download of the results; the op runs eagerly after
-// the step (outside its CUDA graph). Sampled speculative requests keep the host path for their
-// draft and verify rows (one row download each): rejection sampling needs the full target and
-// draft distributions p and q, which the op does not return.
+// Host <-> device traffic: every forward call (the main model's, and each MTP draft call) has one
+// upload — its plan with the sampling rows packed behind it (the rows are known before the call:
+// runtime/sample_batch.h staged()) — and one download, the sampled tokens (and logprobs); the
+// MTP's catch-up call after a prefill chunk has the upload only. Sampling runs where the logits
+// are (the backend's sampling op, eagerly after the step, outside its CUDA graph) over every row
+// the call samples: prefill ends, decode rows, the k+1 rows of a greedy verification, greedy MTP
+// drafts. The final streams the MTP reads stay in backend memory: the main forward copies its
+// streams into main_streams_, each MTP call its own into mtp_streams_, and the next MTP call
+// gathers the rows it needs through its plan. A speculative step with k drafts is k + 1 calls
+// (each draft's input token is the previous draft), so k + 1 round trips. Exceptions: sampled
+// speculative requests keep the host path for their draft and verify rows (one row download
+// each): rejection sampling needs the full target and draft distributions p and q, which the op
+// does not return; device_sampling = false downloads the logits instead.
 #pragma once
 
 #include <chrono>
@@ -171,6 +177,9 @@ class Engine {
   std::unique_ptr<Workspace> workspace_;
   std::unique_ptr<StepGraphs> graphs_;
   std::unique_ptr<SampleBatch> batch_;
+  // MTP: the last main forward's final streams and the last MTP call's, in backend memory (every
+  // row of the call; fixed addresses, sized for the largest call).
+  StreamBuffer main_streams_, mtp_streams_;
   std::vector<int32_t> eos_ids_;
   uint64_t next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;

@@ -31,6 +31,7 @@ class ProfilingOps final : public Ops {
   void download(void* d, const void* s, size_t b) override { timed("download", [&] { in_.download(d, s, b); }); }
   void copy(void* d, const void* s, size_t b) override { timed("copy", [&] { in_.copy(d, s, b); }); }
   void fill_zero(void* d, size_t b) override { in_.fill_zero(d, b); }
+  void gather_rows(const GatherRowsParams& p) override { timed("gather_rows", [&] { in_.gather_rows(p); }); }
   void synchronize() override { in_.synchronize(); }
   bool host_memory() const override { return in_.host_memory(); }
   MemoryInfo memory_info() const override { return in_.memory_info(); }

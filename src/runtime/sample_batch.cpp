@@ -23,9 +23,28 @@ SampleBatch::~SampleBatch() {
 void SampleBatch::clear() {
   rows_.clear();
   results_.clear();
+  staged_rows_ = size_t(-1);
 }
 
-void SampleBatch::run(const float* logits, int64_t logit_rows, bool on_backend) {
+std::span<const uint8_t> SampleBatch::staged() {
+  const auto& rows = rows_.rows();
+  const auto& pen = rows_.penalties();
+  const auto& mask = rows_.mask_ids();
+  const auto& allowed = rows_.allowed();
+  o_pen_ = align16(rows.size() * sizeof(SampleRowParams));
+  o_mask_ = align16(o_pen_ + pen.size() * sizeof(PenaltyToken));
+  o_allowed_ = align16(o_mask_ + mask.size() * sizeof(int32_t));
+  in_bytes_ = o_allowed_ + allowed.size() * sizeof(uint64_t);
+  staging_.assign(in_bytes_, 0);
+  if (!rows.empty()) std::memcpy(staging_.data(), rows.data(), rows.size() * sizeof(SampleRowParams));
+  if (!pen.empty()) std::memcpy(staging_.data() + o_pen_, pen.data(), pen.size() * sizeof(PenaltyToken));
+  if (!mask.empty()) std::memcpy(staging_.data() + o_mask_, mask.data(), mask.size() * sizeof(int32_t));
+  if (!allowed.empty()) std::memcpy(staging_.data() + o_allowed_, allowed.data(), allowed.size() * sizeof(uint64_t));
+  staged_rows_ = rows.size();
+  return staging_;
+}
+
+void SampleBatch::run(const float* logits, int64_t logit_rows, bool on_backend, const void* uploaded) {
   const size_t R = rows_.size();
   results_.assign(R, SampledRow{});
   uploaded_ = downloaded_ = 0;
@@ -35,17 +54,10 @@ void SampleBatch::run(const float* logits, int64_t logit_rows, bool on_backend) 
     for (size_t r = 0; r < R; ++r) results_[r] = sample_ref::sample_row(a, int64_t(r), scratch_);
     return;
   }
-  // One buffer: rows | penalties | mask ids | bitmasks (uploaded) | results (downloaded).
-  const auto& rows = rows_.rows();
-  const auto& pen = rows_.penalties();
-  const auto& mask = rows_.mask_ids();
-  const auto& allowed = rows_.allowed();
-  const size_t o_rows = 0;
-  const size_t o_pen = align16(o_rows + rows.size() * sizeof(SampleRowParams));
-  const size_t o_mask = align16(o_pen + pen.size() * sizeof(PenaltyToken));
-  const size_t o_allowed = align16(o_mask + mask.size() * sizeof(int32_t));
-  const size_t in_bytes = o_allowed + allowed.size() * sizeof(uint64_t);
-  const size_t o_out = align16(in_bytes);
+  if (uploaded != nullptr && staged_rows_ != R) fail("sample: rows were added after they were staged");
+  if (uploaded == nullptr) staged();
+  // Backend memory: the inputs (unless they came with the plan), then the results.
+  const size_t o_out = uploaded != nullptr ? 0 : align16(in_bytes_);
   const size_t bytes = o_out + R * sizeof(SampledRow);
   if (bytes > device_bytes_) {
     if (device_ != nullptr) ops_.free(device_);
@@ -53,22 +65,21 @@ void SampleBatch::run(const float* logits, int64_t logit_rows, bool on_backend) 
     device_bytes_ = std::max(bytes, device_bytes_ * 2);
     device_ = ops_.alloc(device_bytes_);
   }
-  staging_.resize(in_bytes);
-  std::memcpy(staging_.data() + o_rows, rows.data(), rows.size() * sizeof(SampleRowParams));
-  if (!pen.empty()) std::memcpy(staging_.data() + o_pen, pen.data(), pen.size() * sizeof(PenaltyToken));
-  if (!mask.empty()) std::memcpy(staging_.data() + o_mask, mask.data(), mask.size() * sizeof(int32_t));
-  if (!allowed.empty()) std::memcpy(staging_.data() + o_allowed, allowed.data(), allowed.size() * sizeof(uint64_t));
   uint8_t* dev = static_cast<uint8_t*>(device_);
-  ops_.upload(dev, staging_.data(), in_bytes);
+  const uint8_t* in = static_cast<const uint8_t*>(uploaded);
+  if (uploaded == nullptr) {
+    ops_.upload(dev, staging_.data(), in_bytes_);
+    uploaded_ = in_bytes_;
+    in = dev;
+  }
   SampleArgs a = rows_.host_args(logits, logit_rows, nullptr);
-  a.rows = reinterpret_cast<const SampleRowParams*>(dev + o_rows);
-  a.penalties = reinterpret_cast<const PenaltyToken*>(dev + o_pen);
-  a.mask_ids = reinterpret_cast<const int32_t*>(dev + o_mask);
-  a.allowed = reinterpret_cast<const uint64_t*>(dev + o_allowed);
+  a.rows = reinterpret_cast<const SampleRowParams*>(in);
+  a.penalties = reinterpret_cast<const PenaltyToken*>(in + o_pen_);
+  a.mask_ids = reinterpret_cast<const int32_t*>(in + o_mask_);
+  a.allowed = reinterpret_cast<const uint64_t*>(in + o_allowed_);
   a.out = reinterpret_cast<SampledRow*>(dev + o_out);
   ops_.sample(a);
   ops_.download(results_.data(), dev + o_out, R * sizeof(SampledRow));
-  uploaded_ = in_bytes;
   downloaded_ = R * sizeof(SampledRow);
 }
 

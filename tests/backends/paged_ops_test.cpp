@@ -280,6 +280,24 @@ TEST(PagedCompressor, PoolEqualsCompressPool) {
   check_pool(rng, 128, 128, 1280, 256);
 }
 
+TEST(GatherRows, RowsByListZerosForNegative) {
+  Rng rng(test::fresh_seed("GatherRows.RowsByList"));
+  for (int64_t W : {int64_t(1), int64_t(7), int64_t(64)}) {
+    const int64_t src_rows = 13, n = 9;
+    const auto src = rng.normals(size_t(src_rows * W));
+    std::vector<int32_t> rows(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) rows[size_t(i)] = i % 4 == 3 ? -1 : int32_t(rng.integer(0, src_rows - 1));
+    std::vector<float> dst(size_t(n * W), 1.0f);
+    cpu_ops().gather_rows({src.data(), src_rows, rows.data(), n, W, dst.data()});
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < W; ++c)
+        ASSERT_EQ(dst[size_t(i * W + c)], rows[size_t(i)] < 0 ? 0.0f : src[size_t(rows[size_t(i)] * W + c)]);
+    cpu_ops().gather_rows({src.data(), src_rows, rows.data(), 0, W, nullptr});  // empty: nothing read
+    rows[1] = int32_t(src_rows);
+    EXPECT_THROW(cpu_ops().gather_rows({src.data(), src_rows, rows.data(), n, W, dst.data()}), Error);
+  }
+}
+
 TEST(PagedCompressor, RingStore) {
   Rng rng(test::fresh_seed("PagedCompressor.RingStore"));
   const int64_t T = 20, W = 24, rows_n = 8, ring_rows = 16;

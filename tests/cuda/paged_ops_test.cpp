@@ -16,6 +16,7 @@
 
 #include "backends/cpu/cpu_paged.h"
 #include "backends/cuda/sm90/paged/compress_pool.h"
+#include "backends/cuda/sm90/paged/gather_rows.h"
 #include "backends/cuda/sm90/paged/indexer_topk.h"
 #include "backends/cuda/sm90/paged/kv_store.h"
 #include "backends/cuda/sm90/paged/paged_attention.h"
@@ -259,6 +260,34 @@ TEST(CudaPaged, StoresAndLoadsBitExact) {
       ASSERT_TRUE(out.guards_ok());
     }
   }
+}
+
+// ---------------------------------------------------------------- gather_rows
+
+TEST(CudaPaged, GatherRowsBitExact) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  const uint64_t seed = dsv4::test::fresh_seed("CudaPaged.GatherRows");
+  DSV4_SEED_TRACE(seed);
+  Rng rng(seed);
+  // Widths: one float, odd, and one token of Flash's streams (hc 4 × 4096).
+  for (int64_t W : {int64_t(1), int64_t(37), int64_t(4 * 4096)}) {
+    for (int64_t n : {int64_t(0), int64_t(1), int64_t(19)}) {
+      const int64_t src_rows = 23;
+      const auto src = rng.normals(size_t(src_rows * W));
+      std::vector<int32_t> rows(static_cast<size_t>(n));
+      for (auto& r : rows) r = rng.integer(0, 4) == 0 ? -1 : int32_t(rng.integer(0, src_rows - 1));
+      std::vector<float> want(size_t(n * W), 5.0f);
+      cpu_ops().gather_rows({src.data(), src_rows, rows.data(), n, W, want.data()});
+      Dev<float> dsrc(src);
+      Dev<int32_t> drows(rows);
+      Guarded out(want.size() * 4);
+      ASSERT_TRUE(gather_rows({dsrc.get(), src_rows, drows.get(), n, W, out.get<float>()}, nullptr));
+      cudaDeviceSynchronize();
+      ASSERT_EQ(out.download<float>(), want) << "W " << W << " n " << n;
+      ASSERT_TRUE(out.guards_ok());
+    }
+  }
+  EXPECT_FALSE(gather_rows({nullptr, 3, nullptr, 2, 4, nullptr}, nullptr));
 }
 
 // ---------------------------------------------------------------- compressor

@@ -21,6 +21,7 @@ class CpuOps final : public Ops {
   void download(void* host_dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
   void fill_zero(void* dst, size_t bytes) override;
+  void gather_rows(const GatherRowsParams& p) override;
   void synchronize() override {}
   bool host_memory() const override { return true; }
   LinearWeight prepare_weight(const LinearWeight& w) override { return w; }

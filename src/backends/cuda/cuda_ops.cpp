@@ -14,6 +14,7 @@
 #include "backends/cuda/sm90/layer_ops/layer_ops.h"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 #include "backends/cuda/sm90/paged/compress_pool.h"
+#include "backends/cuda/sm90/paged/gather_rows.h"
 #include "backends/cuda/sm90/paged/indexer_topk.h"
 #include "backends/cuda/sm90/paged/kv_store.h"
 #include "backends/cuda/sm90/paged/paged_attention.h"
@@ -359,6 +360,7 @@ class CudaOps final : public Ops {
     check(cuda::compress_pool_paged(p, stream_), "compress_pool_paged");
   }
   void ring_store(const RingStoreParams& p) override { check(cuda::ring_store(p, stream_), "ring_store"); }
+  void gather_rows(const GatherRowsParams& p) override { check(cuda::gather_rows(p, stream_), "gather_rows"); }
   void indexer_topk(const IndexerTopkParams& p) override { check(cuda::indexer_topk(p, stream_), "indexer_topk"); }
   void paged_attention(const PagedAttentionParams& p) override {
     check(cuda::paged_attention(p, stream_), "paged_attention");

@@ -1,11 +1,12 @@
-// The checking launchers of the paged ops (kv_store.h, compress_pool.h, indexer_topk.h,
-// paged_attention.h): host-side requirements first, then the raw launches of paged_kernels.h.
+// The checking launchers of the paged ops (kv_store.h, compress_pool.h, gather_rows.h,
+// indexer_topk.h, paged_attention.h): host-side requirements first, then the raw launches of paged_kernels.h.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdint>
 
 #include "backends/cuda/sm90/paged/compress_pool.h"
+#include "backends/cuda/sm90/paged/gather_rows.h"
 #include "backends/cuda/sm90/paged/indexer_topk.h"
 #include "backends/cuda/sm90/paged/kv_store.h"
 #include "backends/cuda/sm90/paged/paged_attention.h"
@@ -151,6 +152,20 @@ Status ring_store(const RingStoreParams& p, cudaStream_t stream) {
   if (Status s = check_ring_store(p); !s) return s;
   if (p.n == 0 || p.W == 0) return Status::ok();
   return launched("ring_store", detail::launch_ring_store(p, stream));
+}
+
+Status check_gather_rows(const GatherRowsParams& p) {
+  const char* what = "gather_rows";
+  if (p.n < 0 || p.W < 0 || p.src_rows < 0) return err("{}: n = {}, W = {}, src_rows = {} invalid", what, p.n, p.W, p.src_rows);
+  if (p.n == 0 || p.W == 0) return Status::ok();
+  if (!p.rows || !p.dst || (p.src_rows > 0 && !p.src)) return err("{}: null pointer", what);
+  return Status::ok();
+}
+
+Status gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
+  if (Status s = check_gather_rows(p); !s) return s;
+  if (p.n == 0 || p.W == 0) return Status::ok();
+  return launched("gather_rows", detail::launch_gather_rows(p, stream));
 }
 
 // ---------------------------------------------------------------- indexer

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "backends/ops.h"
 #include "backends/paged_ops.h"
 
 namespace dsv4::cuda::detail {
@@ -15,6 +16,7 @@ cudaError_t launch_kv_load(const KvLoadParams& p, cudaStream_t stream);
 cudaError_t launch_key_load(const KeyLoadParams& p, cudaStream_t stream);
 cudaError_t launch_compress_pool_paged(const CompressPoolParams& p, cudaStream_t stream);
 cudaError_t launch_ring_store(const RingStoreParams& p, cudaStream_t stream);
+cudaError_t launch_gather_rows(const GatherRowsParams& p, cudaStream_t stream);
 
 // Tokens [t0, t0 + tc): scores into `scores` (rows `stride` floats apart, row 0 = token t0);
 // write_tail: also write −inf for visible[t] <= w < stride (the caller's score output).

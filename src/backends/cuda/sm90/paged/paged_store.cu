@@ -1,4 +1,5 @@
-// Kernels of the paged stores / loads (kv_store.h) and of the compressor ops (compress_pool.h).
+// Kernels of the paged stores / loads (kv_store.h), of the compressor ops (compress_pool.h) and
+// of gather_rows (gather_rows.h).
 #include <cstdint>
 #include <limits>
 
@@ -178,6 +179,15 @@ __global__ void ring_store_kernel(RingStoreParams p) {
   }
 }
 
+__global__ void gather_rows_kernel(GatherRowsParams p) {
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < p.n * p.W;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t i = idx / p.W, c = idx % p.W;
+    const int32_t r = p.rows[i];
+    p.dst[idx] = r >= 0 && int64_t(r) < p.src_rows ? p.src[int64_t(r) * p.W + c] : 0.0f;
+  }
+}
+
 }  // namespace
 
 cudaError_t launch_kv_store(const KvStoreParams& p, cudaStream_t stream) {
@@ -236,6 +246,11 @@ cudaError_t launch_compress_pool_paged(const CompressPoolParams& p, cudaStream_t
 
 cudaError_t launch_ring_store(const RingStoreParams& p, cudaStream_t stream) {
   ring_store_kernel<<<grid_for(p.n * p.W, kThreads), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
+  gather_rows_kernel<<<grid_for(p.n * p.W, kThreads), kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
