@@ -133,7 +133,11 @@ void Engine::reserve_workspace() {
   mgr.admit(dummy, Tp);
   size_t peak = 0;
   try {
-    ForwardOptions fwd{options_.numerics, nullptr, workspace_.get(), false, nullptr, true};
+    ForwardOptions fwd;
+    fwd.numerics = options_.numerics;
+    fwd.workspace = workspace_.get();
+    fwd.streams = false;
+    fwd.device_logits = true;
     std::vector<int64_t> ids(static_cast<size_t>(Tp));
     for (int64_t i = 0; i < Tp; ++i) ids[size_t(i)] = i % c.vocab_size;
     model_.forward({{dummy, 0, std::move(ids), false}}, cache_->storage, fwd);
