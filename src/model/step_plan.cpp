@@ -228,7 +228,7 @@ class Packer {
 
 }  // namespace
 
-DevicePlan upload_plan(const StepPlan& p, Workspace& ws, std::span<const uint8_t> payload) {
+DevicePlan upload_plan(const StepPlan& p, Workspace& ws, std::span<const uint8_t> payload, bool fixed_address) {
   Packer k;
   const size_t ids = k.add(p.ids), pos = k.add(p.positions), seg = k.add(p.seg), rows = k.add(p.rows),
                win_store = k.add(p.win_store), win = k.add(p.win);
@@ -240,7 +240,8 @@ DevicePlan upload_plan(const StepPlan& p, Workspace& ws, std::span<const uint8_t
   const size_t visible4 = k.add(p.visible4), table4 = k.add(p.table4), comp128 = k.add(p.comp128),
                count128 = k.add(p.count128), head = k.add(p.head_rows), stream_rows = k.add(p.stream_rows);
   const size_t extra = payload.empty() ? 0 : k.add_bytes(payload);
-  auto* base = static_cast<uint8_t*>(ws.staging(std::max<size_t>(k.bytes().size(), 8)));
+  const size_t bytes = std::max<size_t>(k.bytes().size(), 8);
+  auto* base = static_cast<uint8_t*>(fixed_address ? ws.staging(bytes) : ws.bytes(bytes));
   ws.ops().upload(base, k.bytes().data(), k.bytes().size());
   auto at = [&](size_t off) { return static_cast<const void*>(base + off); };
   DevicePlan d;

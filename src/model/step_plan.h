@@ -125,7 +125,10 @@ struct DevicePlan {
 
 namespace dsv4 {
 class Workspace;
-// Packs the plan, then `payload` (16-byte aligned), into the workspace's staging buffer and
-// uploads them in one copy.
-DevicePlan upload_plan(const StepPlan& plan, Workspace& ws, std::span<const uint8_t> payload = {});
+// Packs the plan, then `payload` (16-byte aligned), and uploads them in one copy: into the
+// workspace's staging buffer when the step is (or may become) a graph replay, which needs the
+// same address every time; otherwise into the workspace itself, so that a long eager step (a
+// prefill chunk) never moves the staging buffer under the captured graphs.
+DevicePlan upload_plan(const StepPlan& plan, Workspace& ws, std::span<const uint8_t> payload = {},
+                       bool fixed_address = true);
 }  // namespace dsv4

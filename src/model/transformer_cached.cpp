@@ -134,7 +134,7 @@ BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blo
   }
   if (options.keep_streams != nullptr && plan.T > options.keep_streams->rows)
     fail("forward: {} tokens do not fit the kept streams' buffer of {} rows", plan.T, options.keep_streams->rows);
-  const DevicePlan dplan = upload_plan(plan, ws, options.payload);
+  const DevicePlan dplan = upload_plan(plan, ws, options.payload, graph);
   StepStreams io;
   io.mtp = mtp_streams != nullptr;
   io.source = gathered ? options.stream_source : nullptr;
