@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "runtime/engine.h"
+#include "support/generation_params.h"
 #include "support/test_support.h"
 
 namespace dsv4 {
@@ -53,13 +54,7 @@ EngineOptions options(int draft = 0, int64_t step_tokens = 256, int32_t seqs = 8
   return o;
 }
 
-SamplingParams greedy(int max_tokens) {
-  SamplingParams p;
-  p.temperature = 0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;  // the reference's greedy continuations do not stop at EOS
-  return p;
-}
+using test::greedy;
 
 std::vector<int32_t> random_prompt(std::mt19937_64& rng, int64_t len) {
   std::vector<int32_t> ids(static_cast<size_t>(len));

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "runtime/engine.h"
+#include "support/generation_params.h"
 #include "support/test_support.h"
 
 namespace dsv4 {
@@ -29,13 +30,7 @@ EngineOptions options(bool prefix, int draft = 0, int64_t step_tokens = 96, int3
   return o;
 }
 
-SamplingParams greedy(int max_tokens) {
-  SamplingParams p;
-  p.temperature = 0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
-}
+using test::greedy;
 
 SamplingParams seeded(int max_tokens, uint64_t seed) {
   SamplingParams p;

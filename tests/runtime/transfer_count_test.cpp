@@ -14,6 +14,7 @@
 #include "backends/ops.h"
 #include "runtime/engine.h"
 #include "runtime/profiling_ops.h"
+#include "support/generation_params.h"
 #include "support/test_support.h"
 
 namespace dsv4 {
@@ -48,13 +49,7 @@ EngineOptions options(int draft) {
   return o;
 }
 
-SamplingParams greedy(int max_tokens) {
-  SamplingParams p;
-  p.temperature = 0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
-}
+using test::greedy;
 
 SamplingParams sampled(int max_tokens, uint64_t seed) {
   SamplingParams p;
