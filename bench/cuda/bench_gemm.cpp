@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/sm90/gemm/decode_fp8.h"
 #include "backends/cuda/sm90/gemm/linear.h"
 #include "bench_common.h"
 
@@ -97,11 +98,15 @@ int main() {
       Mem y(static_cast<size_t>(4096 * sh.N) * 4);
       Mem ws(linear_workspace_bytes(4096, sh.K));
       for (const int64_t M : Ms) {
-        for (const int variant : {0, 1, 2}) {
+        // variant 0: the default path; 1: the 64x64 prefill tile; 2: exact (act none);
+        // 3: the tiled mma-fp8 kernel where the default is mma-fp8-decode (the before/after pair)
+        for (const int variant : {0, 3, 1, 2}) {
           const ActQuant aq = variant == 2 ? ActQuant::None : ActQuant::Fp8Block128;
           if (aq == ActQuant::None && (M > 64 || fmt != WeightFormat::FP8Block)) continue;
           if (variant == 1 && M <= 32) continue;
+          if (variant == 3 && (M > kDecodeFp8MaxM || fmt != WeightFormat::FP8Block)) continue;
           set_mma_large_tile_override(variant == 1 ? 3 : 0);
+          set_mma_decode_max_m(variant == 3 ? 0 : -1);
           LinearParams p;
           p.x = x.as<float>();
           p.M = M;
@@ -127,6 +132,7 @@ int main() {
           std::printf("%-18s %-12s %-18s %6lld %10.1f %10.0f %7.1f%% %9.1f\n", sh.name, weight_format_name(fmt), path,
                       (long long)M, us, gbs, 100.0 * gbs / copy_gbs, tflops);
           set_mma_large_tile_override(0);
+          set_mma_decode_max_m(-1);
           std::fflush(stdout);
         }
       }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/cuda/sm90/gemm/linear.h"
+#include "backends/cuda/sm90/gemm/decode_fp8.h"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 #include "bench_common.h"
 
@@ -63,6 +64,9 @@ int main() {
     for (const int64_t Tsigned : {1, 8, 32, 64, 256, 4096, -4096}) {
       set_mma_large_tile_override(Tsigned < 0 ? 3 : 0);  // -4096: prefill with the 64x64 tile
       const int64_t Tn = Tsigned < 0 ? -Tsigned : Tsigned;
+      for (const int tiled : {0, 1}) {  // 1: the tiled kernels where the default is mma-fp8-decode
+      if (tiled == 1 && (Tn > kDecodeMoeMaxTokens || Tsigned < 0)) continue;
+      set_moe_decode_max_tokens(tiled == 1 ? 0 : -1);
       [&](const int64_t T) {
       const int sets = 8;
       std::vector<std::unique_ptr<Mem>> ids, wts;
@@ -118,6 +122,8 @@ int main() {
                   (long long)T, us, distinct, gbs, 100.0 * gbs / copy_gbs, tflops);
       std::fflush(stdout);
       }(Tn);
+      }
+      set_moe_decode_max_tokens(-1);
       set_mma_large_tile_override(0);
     }
     free_expert_table(&table);

@@ -187,23 +187,6 @@ TEST(GemmCuda, SkinnyKSlicesAndConfig) {
 
 // ---------------------------------------------------------------- device tests
 
-struct DevX {
-  DeviceBuffer buf;
-  explicit DevX(const std::vector<float>& h) : buf(h.size() * 4) {
-    cudaMemcpy(buf.get(), h.data(), h.size() * 4, cudaMemcpyHostToDevice);
-  }
-  const float* ptr() const { return reinterpret_cast<const float*>(buf.get()); }
-};
-
-std::vector<float> random_x(int64_t n, std::mt19937_64& rng, float sigma = 1.0f) {
-  std::normal_distribution<float> nd(0.0f, sigma);
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) v = nd(rng);
-  // a few outliers so that block scales differ
-  for (int64_t i = 0; i < n; i += 997) x[size_t(i)] *= 20.0f;
-  return x;
-}
-
 // CPU reference for the rows in `rows` of x [M, ldx]: (act_quant) then cpu linear; out [rows, N].
 // (noinline: inlined into a test with constant shapes, GCC 12 warns of a null dereference in resize.)
 [[gnu::noinline]] std::vector<float> cpu_linear_rows(const std::vector<float>& x, int64_t ldx, const std::vector<int64_t>& rows,
@@ -489,13 +472,13 @@ TEST(GemmCuda, SkinnyAllFormatsAllM) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyAllFormatsAllM"));
   const char* sk = "skinny-fp32";
-  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block})
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block})
     for (int64_t M : {1, 2, 3, 5, 8, 16, 31, 32, 64}) {
       run_case({f, ActQuant::None, M, 77, 333, 5, 1, 3, true, sk}, rng);     // odd K: scalar loads
       run_case({f, ActQuant::None, M, 130, 1024, 0, 1, 0, true, sk}, rng);   // vector loads, N tail
       run_case({f, ActQuant::None, M, 9, 2056, 131, 1, 1, true, sk}, rng);   // K slices 1/2/4 (FP8/BF16/F32), K % 16 = 8, ldx % 4 = 1
     }
-  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block}) {
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block}) {
     run_case({f, ActQuant::None, 1, 1, 1, 0, 1, 0, true, sk}, rng);
     run_case({f, ActQuant::None, 4, 3, 7, 2, 1, 0, true, sk}, rng);
     run_case({f, ActQuant::None, 0, 16, 64, 0, 1, 0, true, sk}, rng);
@@ -533,7 +516,7 @@ TEST(GemmCuda, SkinnyFlashProShapes) {
 TEST(GemmCuda, SkinnyGroupsAccumulateAlpha) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyGroupsAccumulateAlpha"));
-  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block})
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block})
     for (auto [M, G, N, K] : {std::array<int64_t, 4>{1, 3, 33, 520}, {7, 2, 129, 256}, {64, 4, 70, 1000}}) {
       SCOPED_TRACE(testing::Message() << weight_format_name(f) << " M " << M << " G " << G << " N " << N << " K " << K);
       const int64_t row0 = 3;
@@ -587,7 +570,7 @@ TEST(GemmCuda, SkinnyNanInfPositions) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyNanInfPositions"));
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block}) {
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block}) {
     SCOPED_TRACE(weight_format_name(f));
     const int64_t M = 6, N = 300, K = 1024;
     TestWeight w;
@@ -660,7 +643,7 @@ TEST(GemmCuda, SkinnyNanInfPositions) {
 TEST(GemmCuda, SkinnyDeterministicAndShapeIndependent) {
   DSV4_REQUIRE_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed("GemmCuda.SkinnyDeterministic"));
-  for (WeightFormat f : {WeightFormat::BF16, WeightFormat::FP8Block})
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::BF16, WeightFormat::FP8Block})
     for (int64_t K : {int64_t(4096), int64_t(1000)}) {
       SCOPED_TRACE(testing::Message() << weight_format_name(f) << " K " << K);
       const int64_t N = 1024, M = 64;
@@ -691,6 +674,7 @@ TEST(GemmCuda, SkinnyDeterministicAndShapeIndependent) {
           q = p;
           q.x = dx.ptr() + r0 * K;
           q.M = sub;
+          q.y = yb.ptr();
           ASSERT_TRUE(linear(q, nullptr).is_ok());
           ASSERT_TRUE(yb.fetch(&b));
           ASSERT_EQ(std::memcmp(b.data(), a.data() + r0 * N, size_t(sub * N) * 4), 0)
@@ -701,6 +685,7 @@ TEST(GemmCuda, SkinnyDeterministicAndShapeIndependent) {
       q.row0 = 500;
       q.N = 37;
       q.ldy = N;
+      q.y = yb.ptr();
       ASSERT_TRUE(linear(q, nullptr).is_ok());
       ASSERT_TRUE(yb.fetch(&b));
       for (int64_t m = 0; m < M; ++m)

@@ -17,6 +17,7 @@
 #include "core/dtype.h"
 #include "core/linear_weight.h"
 #include "core/quant.h"
+#include "cuda/cuda_test_support.h"
 
 namespace dsv4::cuda::gemmtest {
 
@@ -198,5 +199,23 @@ struct GuardedOut {
     return true;
   }
 };
+
+// fp32 rows in device memory.
+struct DevX {
+  test::DeviceBuffer buf;
+  explicit DevX(const std::vector<float>& h) : buf(h.size() * 4) {
+    cudaMemcpy(buf.get(), h.data(), h.size() * 4, cudaMemcpyHostToDevice);
+  }
+  const float* ptr() const { return reinterpret_cast<const float*>(buf.get()); }
+};
+
+// Normal activations with a few outliers, so that the 1x128 block scales differ.
+inline std::vector<float> random_x(int64_t n, std::mt19937_64& rng, float sigma = 1.0f) {
+  std::normal_distribution<float> nd(0.0f, sigma);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = nd(rng);
+  for (int64_t i = 0; i < n; i += 997) x[size_t(i)] *= 20.0f;
+  return x;
+}
 
 }  // namespace dsv4::cuda::gemmtest

@@ -74,11 +74,10 @@ class CudaOps final : public Ops {
     cuda_check(cudaGetDeviceProperties(&prop, device), "device properties");
     if (prop.major != 9) fail("cuda: device {} ({}) is sm_{}{}; this backend is built for Hopper (sm_90a)", device, prop.name, prop.major, prop.minor);
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
-    // The skinny-fp32 decode linears (2.1x faster batch-1 steps on the H200) are opt-in until they
-    // pass their consistency test: a row computed at M = 64 differed from the same row alone there
-    // (GemmCuda.SkinnyDeterministicAndShapeIndependent), which would break batch invariance.
+    // The skinny-fp32 act-none linears (2.1x faster batch-1 steps on the H200) at every M;
+    // DSV4_CUDA_SKINNY=0 puts them back on simt-fp32 (an A/B switch for benchmarks).
     const char* skinny = std::getenv("DSV4_CUDA_SKINNY");
-    skinny_ = skinny != nullptr && std::string(skinny) == "1";
+    skinny_ = !(skinny != nullptr && std::string(skinny) == "0");
   }
   ~CudaOps() override {
     for (cudaGraphExec_t g : graphs_)
@@ -410,7 +409,7 @@ class CudaOps final : public Ops {
   }
 
   int device_;
-  bool skinny_ = false;  // DSV4_CUDA_SKINNY=1
+  bool skinny_ = true;  // DSV4_CUDA_SKINNY=0 turns it off
   UploadProgress progress_;
   cudaStream_t stream_ = nullptr;
   std::vector<void*> weights_;

@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "backends/cuda/sm90/gemm/gemm_codec.h"
+#include "backends/cuda/sm90/gemm/mma_e4m3.cuh"
 
 namespace dsv4::cuda::gemm {
 
@@ -307,13 +308,7 @@ __global__ void __launch_bounds__(kSimtThreads) simt_gemm(const GemmArgs a) {
 
 // ---------------------------------------------------------------- FP8 mma.sync kernel
 
-__device__ __forceinline__ void mma_e4m3(float c[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
+// mma_e4m3: mma_e4m3.cuh (shared with the decode kernel, decode_fp8_kernel.cuh).
 
 // Four fp32 -> four e4m3 bytes (RNE, saturating to ±448: the CPU's clamp-then-round).
 __device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {

@@ -3,6 +3,7 @@
 
 #include "backends/cuda/sm90/gemm/gemm_launch.cuh"
 #include "backends/cuda/sm90/gemm/linear.h"
+#include "backends/cuda/sm90/gemm/decode_fp8.h"
 #include "backends/cuda/sm90/gemm/skinny.h"
 
 namespace dsv4::cuda {
@@ -20,10 +21,9 @@ const char* act_quant_name(ActQuant a) {
 
 namespace {
 
-// F32 weights stay on simt-fp32: on the H200 a skinny F32 row computed at M = 64 differed from the
-// same row computed alone (GemmCuda.SkinnyDeterministicAndShapeIndependent, run 8) — not yet
-// understood, so F32 keeps the batch-invariant simt path until it is.
-bool format_is_skinny(WeightFormat f) { return f == WeightFormat::BF16 || f == WeightFormat::FP8Block; }
+bool format_is_skinny(WeightFormat f) {
+  return f == WeightFormat::F32 || f == WeightFormat::BF16 || f == WeightFormat::FP8Block;
+}
 
 Status fail_(const LinearParams& p, const std::string& what) {
   return Status::error(fmt::format("linear {}: {}", p.w != nullptr ? p.w->name : std::string("?"), what));
@@ -68,6 +68,17 @@ SkinnyParams skinny_params(const LinearParams& p) {
 bool use_mma(const LinearParams& p) {
   return p.act_quant == ActQuant::Fp8Block128 &&
          (p.w->format == WeightFormat::FP8Block || p.w->format == WeightFormat::MXFP4);
+}
+
+int64_t& mma_decode_max_m_ref() {
+  static int64_t m = kDecodeFp8MaxM;
+  return m;
+}
+
+// mma-fp8-decode: an mma-fp8 call with an FP8Block weight and M <= mma_decode_max_m() (bitwise the
+// same outputs as the tiled kernel, so the switch on M keeps batch invariance).
+bool use_mma_decode(const LinearParams& p) {
+  return use_mma(p) && p.w->format == WeightFormat::FP8Block && p.M <= mma_decode_max_m_ref();
 }
 
 }  // namespace
@@ -117,7 +128,13 @@ Status plan_linear(const LinearParams& p, LinearPlan* plan) {
     *plan = LinearPlan{"empty", 0, 0, "nothing to compute"};
     return st;
   }
-  if (use_mma(p)) {
+  if (use_mma_decode(p)) {
+    const DecodeFp8Config c = decode_fp8_config(p.M, p.N, p.w->in);
+    *plan = LinearPlan{"mma-fp8-decode", c.half ? 8 : 16 * c.fm, 8 * c.fn,
+                       fmt::format("FP8 activations x FP8 weight, M={} <= {}: one warp per {} columns streams the weight "
+                                   "through a {}-deep cp.async ring ({} CTAs); same outputs as mma-fp8",
+                                   p.M, mma_decode_max_m_ref(), 8 * c.fn, c.stages, c.ctas)};
+  } else if (use_mma(p)) {
     const int tile = choose_tile(p);
     *plan = LinearPlan{"mma-fp8", tile_bm(tile), tile_bn(tile),
                        "FP8 activations x FP8/MXFP4 weight: e4m3 mma.sync tensor cores (wgmma not written yet)"};
@@ -168,6 +185,27 @@ Status linear(const LinearParams& p, cudaStream_t stream) {
   a.vec = (w.in % 32 == 0 && aligned16(w.weight.data)) ? 1 : 0;
   const int wf = wfmt_of(w.format);
   cudaError_t err;
+  if (use_mma_decode(p)) {
+    uint8_t* q = static_cast<uint8_t*>(p.workspace);
+    float* s = reinterpret_cast<float*>(q + align256(size_t(p.M * w.in)));
+    err = launch_act_quant(p.x, p.M, p.ldx, w.in, q, s, stream);
+    if (err != cudaSuccess) return fail_(p, fmt::format("launch failed: {}", cudaGetErrorString(err)));
+    DecodeFp8Params d;
+    d.xq = q;
+    d.xs = s;
+    d.M = p.M;
+    d.w = w.weight.bytes();
+    d.ws = w.scale.bytes();
+    d.K = w.in;
+    d.row0 = p.row0;
+    d.N = p.N;
+    d.y = p.y;
+    d.ldy = p.ldy;
+    d.alpha = p.alpha;
+    d.accumulate = p.accumulate;
+    const Status ds = decode_fp8_linear(d, stream);
+    return ds ? ds : fail_(p, ds.message());
+  }
   if (use_mma(p)) {
     const int tile = choose_tile(p);
     const int BM = tile_bm(tile), BN = tile_bn(tile);
@@ -194,6 +232,9 @@ int& mma_large_tile_override() {
 }  // namespace gemm
 
 void set_mma_large_tile_override(int tile) { gemm::mma_large_tile_override() = tile; }
+
+void set_mma_decode_max_m(int64_t m) { mma_decode_max_m_ref() = m < 0 ? kDecodeFp8MaxM : m; }
+int64_t mma_decode_max_m() { return mma_decode_max_m_ref(); }
 
 void set_skinny_max_m(int64_t m) { skinny_max_m_ref() = m < 0 ? kSkinnyDefaultMaxM : m; }
 int64_t skinny_max_m() { return skinny_max_m_ref(); }

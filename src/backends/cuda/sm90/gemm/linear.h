@@ -12,6 +12,10 @@
 //    with per-block scale fix-ups in fp32 (§9.1 fp8_gemm / fp4_gemm; MXFP4 codes are re-encoded
 //    to e4m3 exactly in the tile load). Tiles 16x32 (N <= 2048) or 16x64 with 512-wide K fills
 //    (M <= 32), else 64x128 (or 64x64) with 128-wide K fills. Two launches (quantize, GEMM) on the stream.
+//  * "mma-fp8-decode": the same calls with an FP8Block weight and M <= mma_decode_max_m() (default
+//    kDecodeFp8MaxM = 64): x quantized as above, then decode_fp8.h's kernel streams the weight
+//    through a deep cp.async ring (one warp per 8 or 16 columns, all rows). It computes every
+//    output with mma-fp8's instruction sequence, so the two paths agree bitwise (tested).
 //  * "skinny-fp32": act_quant None with a BF16, F32 or FP8Block weight (groups too) and
 //    M <= skinny_max_m() (default kSkinnyDefaultMaxM): the memory-bound decode kernel of skinny.h
 //    (16-byte weight loads coalesced along K, fp32 FMA chains per lane, xor-butterfly and
@@ -51,7 +55,7 @@ enum class ActQuant : uint8_t {
 const char* act_quant_name(ActQuant a);
 
 struct LinearParams {
-  bool skinny = true;               // may take skinny-fp32 (the CUDA backend: only with DSV4_CUDA_SKINNY=1)
+  bool skinny = true;               // may take skinny-fp32 (the CUDA backend: unless DSV4_CUDA_SKINNY=0)
   const float* x = nullptr;         // fp32 [M, ldx]
   int64_t M = 0;                    // any >= 0
   int64_t ldx = 0;
@@ -74,6 +78,10 @@ struct LinearParams {
 // (0: default 64x128; 2: 64x128; 3: 64x64). Not thread-safe; results are bitwise the same for every tile.
 void set_mma_large_tile_override(int tile);
 
+// Benchmark/test hook: the largest M that takes mma-fp8-decode (0: never; negative: the default 64).
+void set_mma_decode_max_m(int64_t m);
+int64_t mma_decode_max_m();
+
 // The largest M that takes skinny-fp32 (act_quant None, BF16/F32/FP8Block weights).
 // Every M by default: a threshold would make a row's bits depend on the batch it was computed in
 // (rows of a prefill chunk vs the same rows after a prefix-cache hit or alone), which the engine's
@@ -89,7 +97,7 @@ int64_t skinny_max_m();
 size_t linear_workspace_bytes(int64_t M, int64_t K);
 
 struct LinearPlan {
-  const char* path = "";  // "mma-fp8" | "skinny-fp32" | "simt-fp32" | "empty"
+  const char* path = "";  // "mma-fp8" | "mma-fp8-decode" | "skinny-fp32" | "simt-fp32" | "empty"
   int tile_m = 0, tile_n = 0;
   std::string why;        // why this path (and why not the tensor-core one)
 };

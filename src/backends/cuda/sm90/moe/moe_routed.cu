@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backends/cuda/sm90/gemm/decode_fp8.h"
 #include "backends/cuda/sm90/gemm/gemm_launch.cuh"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 
@@ -24,7 +25,7 @@ struct Layout {
 Layout layout(int64_t T, int64_t k, int64_t d, int64_t I, int64_t E) {
   Layout L;
   L.R = T * k;
-  L.max_tiles = (L.R + 15) / 16 + std::min(E, L.R);  // smallest tile is 16 rows
+  L.max_tiles = (L.R + 7) / 8 + std::min(E, L.R);  // smallest tile is 8 rows (the decode kernel's)
   size_t o = 0;
   auto take = [&](size_t bytes) {
     const size_t at = o;
@@ -110,7 +111,12 @@ __global__ void moe_unpermute_kernel(const float* yk, const int32_t* slot, int k
   }
 }
 
-enum class Path { MmaSmall, MmaLarge, SimtNone, SimtNvfp4 };
+enum class Path { MmaDecode, MmaSmall, MmaLarge, SimtNone, SimtNvfp4 };
+
+int64_t& decode_max_tokens() {
+  static int64_t t = kDecodeMoeMaxTokens;
+  return t;
+}
 
 int large_tile() {
   const int o = mma_large_tile_override();
@@ -120,6 +126,7 @@ int large_tile() {
 Path choose(const MoeRoutedParams& p) {
   const ExpertTable& tb = *p.table;
   if (p.official && (tb.format == WeightFormat::MXFP4 || tb.format == WeightFormat::FP8Block)) {
+    if (p.T <= decode_max_tokens() && tb.d % 128 == 0 && tb.I % 128 == 0 && tb.scales_aligned) return Path::MmaDecode;
     const int64_t R = p.T * p.k, active = std::max<int64_t>(1, std::min(tb.E, R));
     return R / active <= 32 ? Path::MmaSmall : Path::MmaLarge;
   }
@@ -147,7 +154,7 @@ Status prepare_expert_table(const ExpertWeightsView* experts, int64_t E, ExpertT
   if (f == WeightFormat::F32) return Status::error("prepare_expert_table: F32 experts are not supported");
   const int64_t d = e0.w1->in, I = e0.w1->out;
   std::vector<ExpertEntry> host(static_cast<size_t>(E));
-  bool aligned = true;
+  bool aligned = true, scales_aligned = true;
   for (int64_t e = 0; e < E; ++e) {
     const ExpertWeightsView& v = experts[e];
     if (v.w1 == nullptr || v.w3 == nullptr || v.w2 == nullptr)
@@ -157,6 +164,7 @@ Status prepare_expert_table(const ExpertWeightsView* experts, int64_t E, ExpertT
       if (w->weight.data == nullptr || (f != WeightFormat::BF16 && w->scale.data == nullptr))
         return Status::error(fmt::format("prepare_expert_table: expert {} {} has no data/scale", e, w->name));
       aligned = aligned && aligned16(w->weight.data);
+      scales_aligned = scales_aligned && (reinterpret_cast<uintptr_t>(w->scale.data) & 3u) == 0;
     }
     if (v.w1->out != I || v.w1->in != d || v.w3->out != I || v.w3->in != d || v.w2->out != d || v.w2->in != I)
       return Status::error(fmt::format("prepare_expert_table: expert {} shapes differ from [I={}, d={}]", e, I, d));
@@ -181,6 +189,7 @@ Status prepare_expert_table(const ExpertWeightsView* experts, int64_t E, ExpertT
   table->I = I;
   table->entries = dev;
   table->aligned = aligned;
+  table->scales_aligned = scales_aligned;
   return Status::ok();
 }
 
@@ -205,16 +214,19 @@ Status check_moe_routed(const MoeRoutedParams& p) {
     return Status::error(fmt::format("moe_routed: workspace {} bytes < {} needed", p.workspace_bytes, need));
   if ((reinterpret_cast<uintptr_t>(p.workspace) & 255u) != 0) return Status::error("moe_routed: workspace not 256-byte aligned");
   const Path path = choose(p);
-  if (path == Path::MmaSmall || path == Path::MmaLarge) {
+  if (path == Path::MmaDecode || path == Path::MmaSmall || path == Path::MmaLarge) {
     if (!aligned16(p.x) || tb.d % 32 != 0 || tb.I % 32 != 0 || !tb.aligned)
       return Status::error("moe_routed: the FP8 path needs x and the weight codes 16-byte aligned, d and I multiples of 32");
   }
   return Status::ok();
 }
 
+void set_moe_decode_max_tokens(int64_t t) { decode_max_tokens() = t < 0 ? kDecodeMoeMaxTokens : t; }
+
 const char* moe_routed_path(const MoeRoutedParams& p) {
   if (p.table == nullptr) return "?";
   switch (choose(p)) {
+    case Path::MmaDecode: return "mma-fp8-decode";
     case Path::MmaSmall: return "mma-fp8 16x64";
     case Path::MmaLarge: return large_tile() == kTile64x64 ? "mma-fp8 64x64" : "mma-fp8 64x128";
     case Path::SimtNone: return "simt-fp32";
@@ -239,9 +251,10 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
   float* yk = reinterpret_cast<float*>(ws + L.yk);
 
   const Path path = choose(p);
-  const bool mma = path == Path::MmaSmall || path == Path::MmaLarge;
+  const bool decode = path == Path::MmaDecode;
+  const bool mma = decode || path == Path::MmaSmall || path == Path::MmaLarge;
   const int tile = path == Path::MmaSmall ? int(kTile16x64) : large_tile();
-  const int BM = mma ? tile_bm(tile) : kSimtBM;
+  const int BM = decode ? decode_moe_tile_rows(p.T) : mma ? tile_bm(tile) : kSimtBM;
   const int BN = mma ? tile_bn(tile) : kSimtBN;
   const int64_t max_tiles = (L.R + BM - 1) / BM + std::min(tb.E, L.R);
 
@@ -279,7 +292,27 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
     a.xq = xq;
     a.xs = xs;
   }
-  {
+  DecodeMoeParams dm;
+  dm.format = tb.format;
+  dm.tile_rows = BM;
+  dm.tiles = tiles;
+  dm.tile_count = tile_count;
+  dm.max_tiles = max_tiles;
+  dm.experts = tb.entries;
+  if (decode) {
+    dm.swiglu = true;
+    dm.xq = xq;
+    dm.xs = xs;
+    dm.a_rows = row_token;
+    dm.K = tb.d;
+    dm.N = tb.I;
+    dm.y = h;
+    dm.ldy = tb.I;
+    dm.row_weight = row_weight;
+    dm.limit = p.swiglu_limit;
+    st = decode_moe_gemm(dm, stream);
+    if (!st) return Status::error("moe_routed: w1|w3: " + st.message());
+  } else {
     const dim3 grid(unsigned((tb.I + BN / 2 - 1) / (BN / 2)), unsigned(max_tiles));
     err = mma ? launch_mma<kEpiSwiglu>(wf, tile, grid, a, stream) : launch_simt<kEpiSwiglu>(wf, act, grid, a, stream);
     if (err != cudaSuccess) return Status::error(fmt::format("moe_routed: w1|w3 launch: {}", cudaGetErrorString(err)));
@@ -300,7 +333,20 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
     a.xq = hq;
     a.xs = hs;
   }
-  {
+  if (decode) {
+    dm.swiglu = false;
+    dm.xq = hq;
+    dm.xs = hs;
+    dm.a_rows = nullptr;
+    dm.K = tb.I;
+    dm.N = tb.d;
+    dm.y = yk;
+    dm.ldy = tb.d;
+    dm.row_weight = nullptr;
+    dm.limit = 0.0f;
+    st = decode_moe_gemm(dm, stream);
+    if (!st) return Status::error("moe_routed: w2: " + st.message());
+  } else {
     const dim3 grid(unsigned((tb.d + BN - 1) / BN), unsigned(max_tiles));
     err = mma ? launch_mma<kEpiStore>(wf, tile, grid, a, stream) : launch_simt<kEpiStore>(wf, act, grid, a, stream);
     if (err != cudaSuccess) return Status::error(fmt::format("moe_routed: w2 launch: {}", cudaGetErrorString(err)));

@@ -18,7 +18,8 @@
 // order (no atomics on floats). Each (token, j) row is computed by the same instruction sequence
 // whatever its position (batch invariant).
 //
-// GEMM paths: official MXFP4/FP8Block -> FP8 mma.sync (W4A8: e2m1 re-encoded to e4m3 exactly, the
+// GEMM paths: official MXFP4/FP8Block -> FP8 mma.sync (T <= 64: gemm/decode_fp8.h's streaming
+// kernels over the same tile list, bitwise equal to the tiled ones) (W4A8: e2m1 re-encoded to e4m3 exactly, the
 // UE8M0 1x32 scales applied per 32-wide K block, §9.1 fp4_gemm); everything else (exact mode, BF16,
 // NVFP4 with NVFP4 activations) -> the fp32 SIMT kernel with the weight decoded exactly in shared
 // memory (see gemm/linear.h).
@@ -52,6 +53,7 @@ struct ExpertTable {
   int64_t E = 0, d = 0, I = 0;
   gemm::ExpertEntry* entries = nullptr;  // device array [E]
   bool aligned = false;                   // every code/value tensor 16-byte aligned
+  bool scales_aligned = false;            // every scale tensor 4-byte aligned (the decode path's copies)
 };
 
 // All experts must share one format and shape; NVFP4 experts need w1.input_scale == w3.input_scale
@@ -75,6 +77,10 @@ struct MoeRoutedParams {
 
 // Scratch bytes moe_routed needs for T tokens of k experts (E experts of d -> I -> d).
 size_t moe_workspace_bytes(int64_t T, int64_t k, int64_t d, int64_t I, int64_t E);
+
+// Benchmark/test hook: the largest T that takes the decode kernels (gemm/decode_fp8.h; 0: never;
+// negative: the default kDecodeMoeMaxTokens). Bitwise the same outputs either way. Not thread-safe.
+void set_moe_decode_max_tokens(int64_t t);
 
 Status check_moe_routed(const MoeRoutedParams& p);
 Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream);
