@@ -20,14 +20,16 @@ constexpr int kMaxSmem = 227 * 1024;
 
 int64_t cdiv_(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Ring depth per A tile: deeper for the small tiles, whose slots are mostly weight bytes (keeps
-// ~23 KB of weight in flight per warp at M <= 8).
-constexpr int stages_for(int fm, bool half) { return half ? 24 : fm == 1 ? 16 : fm == 2 ? 8 : 6; }
+// Ring depth and blocks consumed per iteration per A tile: deep rings for the small tiles, whose
+// slots are mostly weight bytes (16 KB of weight per warp at M <= 16); U independent blocks per
+// iteration keep one warp's mma and load pipes busy (fewer when the accumulators are many).
+constexpr int stages_for(int fm, bool half) { return half || fm == 1 ? 16 : 8; }
+constexpr int batch_for(int fm) { return fm == 4 ? 2 : 4; }
 
 template <int WF, int EPI, int FM, bool HALF, int FN>
 cudaError_t launch_(dim3 grid, const decode::Args& a, int64_t KB, cudaStream_t st) {
   constexpr int STAGES = stages_for(FM, HALF);
-  auto* kernel = decode::decode_fp8_gemm<WF, EPI, FM, HALF, FN, STAGES>;
+  auto* kernel = decode::decode_fp8_gemm<WF, EPI, FM, HALF, FN, STAGES, batch_for(FM)>;
   const size_t smem = decode::Shape<WF, FM, HALF, FN>::bytes(STAGES, KB);
   if (smem > size_t(kMaxSmem)) return cudaErrorInvalidValue;
   // The opt-in above 48 KB: once per device, to the largest size any K may ask (outside graph
@@ -55,6 +57,7 @@ cudaError_t launch_fn_(int fn, dim3 grid, const decode::Args& a, int64_t KB, cud
 
 Status fail_(const char* who, const std::string& what) { return Status::error(fmt::format("{}: {}", who, what)); }
 
+// decode::Shape<kFP8, ...>::bytes for a config (the linear's kernels).
 size_t smem_estimate(const DecodeFp8Config& c, int64_t K) {
   const int ar = c.half ? 8 : 16 * c.fm, br = 8 * c.fn;
   const size_t slot = size_t(ar + br) * decode::kLds + size_t(ar) * 4;
