@@ -92,6 +92,44 @@ inline double time_us(const std::function<void(int)>& run, int reps = 15, int wa
   return t[t.size() / 2];
 }
 
+// Median µs per call of run(i, stream) replayed from a CUDA graph of `per_graph` calls (i running
+// on, so rotating weights stay rotated): what a call costs inside a captured decode step, without
+// the host's launch latency that time_us includes for kernels shorter than their launch.
+inline double time_graph_us(const std::function<void(int, cudaStream_t)>& run, int per_graph = 20, int reps = 7) {
+  cudaStream_t s;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  for (int i = 0; i < 3; ++i) run(i, s);  // eager warm-up (first-call set-up stays out of the capture)
+  BENCH_CUDA(cudaStreamSynchronize(s));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  BENCH_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < per_graph; ++i) run(3 + i, s);
+  BENCH_CUDA(cudaStreamEndCapture(s, &graph));
+  BENCH_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  BENCH_CUDA(cudaGraphLaunch(exec, s));
+  BENCH_CUDA(cudaStreamSynchronize(s));
+  cudaEvent_t a, b;
+  BENCH_CUDA(cudaEventCreate(&a));
+  BENCH_CUDA(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    BENCH_CUDA(cudaEventRecord(a, s));
+    BENCH_CUDA(cudaGraphLaunch(exec, s));
+    BENCH_CUDA(cudaEventRecord(b, s));
+    BENCH_CUDA(cudaEventSynchronize(b));
+    float ms = 0;
+    BENCH_CUDA(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(double(ms) * 1000.0 / per_graph);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 // Device-to-device copy bandwidth (bytes read + written per second) on 1 GiB.
 inline double copy_bandwidth_gbs() {
   const size_t n = size_t(1) << 30;

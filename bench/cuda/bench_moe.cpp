@@ -1,7 +1,7 @@
 // bench_moe: GPU routed experts (backends/cuda/sm90/moe/moe_routed.h), DeepSeek-V4-Flash experts
 // (d 4096, I 2048, MXFP4, official numerics: W4A8 through FP8 mma.sync), k = 6 of E = 64 (the
 // 4-GPU share) and of E = 256, at decode T = 1, 8, 32, 64, 256 and prefill T = 4096. Prints the
-// median µs (CUDA events; routings rotate among several random sets so the experts read change),
+// median µs per call replayed from a CUDA graph (routings rotate among several random sets so the experts read change),
 // the expert bytes read (distinct experts x their codes + scales) per second against the D2D copy
 // bandwidth measured in the same run, and TFLOP/s (T·k·3·2·d·I per call).
 #include <cuda_runtime_api.h>
@@ -110,11 +110,11 @@ int main() {
       p.workspace_bytes = wsb;
       p.ids = ids[0]->as<int32_t>();
       p.weights = wts[0]->as<float>();
-      const double us = time_us([&](int i) {
+      const double us = time_graph_us([&](int i, cudaStream_t s) {
         MoeRoutedParams q = p;
         q.ids = ids[size_t(i % sets)]->as<int32_t>();
         q.weights = wts[size_t(i % sets)]->as<float>();
-        require(moe_routed(q, nullptr), "moe_routed");
+        require(moe_routed(q, s), "moe_routed");
       });
       const double gbs = distinct * expert_bytes / (us * 1e-6) / 1e9;
       const double tflops = double(T * k) * 3.0 * 2.0 * double(d) * double(I) / (us * 1e-6) / 1e12;
