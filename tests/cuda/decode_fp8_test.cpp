@@ -161,10 +161,12 @@ TEST(DecodeFp8, ConfigAndErrors) {
   EXPECT_TRUE(c.half);
   EXPECT_EQ(c.fn, 1);
   EXPECT_EQ(c.ctas, 128);
+  EXPECT_EQ(c.warps, 4) << "a narrow weight takes the K-split kernel";
   EXPECT_LE(c.smem, size_t(227 * 1024));
   c = decode_fp8_config(64, 32768, 16384);
   EXPECT_EQ(c.fm, 4);
   EXPECT_EQ(c.fn, 2);
+  EXPECT_EQ(c.warps, 1);
   EXPECT_LE(c.smem, size_t(227 * 1024));
   DecodeFp8Params p;
   p.M = 65;

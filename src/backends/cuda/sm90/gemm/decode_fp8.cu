@@ -6,6 +6,7 @@
 
 #include "backends/cuda/sm90/gemm/decode_fp8.h"
 #include "backends/cuda/sm90/gemm/decode_fp8_kernel.cuh"
+#include "backends/cuda/sm90/gemm/decode_fp8_ksplit_kernel.cuh"
 
 namespace dsv4::cuda {
 
@@ -46,6 +47,28 @@ cudaError_t launch_(dim3 grid, const decode::Args& a, int64_t KB, cudaStream_t s
   return cudaGetLastError();
 }
 
+// The K-split kernel: W warps per strip, ring depth and batch per A tile.
+constexpr int kKsplitWarps = 4;
+constexpr int ksplit_stages(bool half) { return half ? 12 : 8; }
+
+template <bool HALF>
+cudaError_t launch_ksplit_(dim3 grid, const decode::Args& a, cudaStream_t st) {
+  constexpr int STAGES = ksplit_stages(HALF);
+  auto* kernel = decode::decode_fp8_ksplit<HALF, STAGES, 4, kKsplitWarps>;
+  const size_t smem = decode::KsplitShape<HALF>::bytes(kKsplitWarps, STAGES, a.KB);
+  if (smem > size_t(kMaxSmem)) return cudaErrorInvalidValue;
+  static std::atomic<uint64_t> opted{0};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) dev = 0;
+  if ((opted.load(std::memory_order_acquire) >> dev & 1u) == 0) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
+    if (e != cudaSuccess) return e;
+    opted.fetch_or(uint64_t(1) << dev, std::memory_order_acq_rel);
+  }
+  kernel<<<grid, dim3(32 * kKsplitWarps), smem, st>>>(a);
+  return cudaGetLastError();
+}
+
 template <int WF, int EPI, int FM, bool HALF>
 cudaError_t launch_fn_(int fn, dim3 grid, const decode::Args& a, int64_t KB, cudaStream_t st) {
   if constexpr (EPI == kEpiSwiglu) {
@@ -75,6 +98,15 @@ DecodeFp8Config decode_fp8_config(int64_t M, int64_t N, int64_t K) {
   c.stages = stages_for(c.fm, c.half);
   c.ctas = cdiv_(N < 1 ? 1 : N, 8 * c.fn);
   c.smem = smem_estimate(c, K);
+  if (c.fm == 1 && c.fn == 1) {  // narrow: the K-split kernel, if its partials fit
+    const size_t ks = c.half ? decode::KsplitShape<true>::bytes(kKsplitWarps, ksplit_stages(true), cdiv_(K, 128))
+                             : decode::KsplitShape<false>::bytes(kKsplitWarps, ksplit_stages(false), cdiv_(K, 128));
+    if (ks <= size_t(kMaxSmem)) {
+      c.warps = kKsplitWarps;
+      c.stages = ksplit_stages(c.half);
+      c.smem = ks;
+    }
+  }
   return c;
 }
 
@@ -108,7 +140,8 @@ Status decode_fp8_linear(const DecodeFp8Params& p, cudaStream_t stream) {
   a.accumulate = p.accumulate ? 1 : 0;
   const dim3 grid(unsigned(c.ctas));
   cudaError_t err;
-  if (c.half) err = launch_fn_<kFP8, kEpiStore, 1, true>(c.fn, grid, a, a.KB, stream);
+  if (c.warps > 1) err = c.half ? launch_ksplit_<true>(grid, a, stream) : launch_ksplit_<false>(grid, a, stream);
+  else if (c.half) err = launch_fn_<kFP8, kEpiStore, 1, true>(c.fn, grid, a, a.KB, stream);
   else if (c.fm == 1) err = launch_fn_<kFP8, kEpiStore, 1, false>(c.fn, grid, a, a.KB, stream);
   else if (c.fm == 2) err = launch_fn_<kFP8, kEpiStore, 2, false>(c.fn, grid, a, a.KB, stream);
   else err = launch_fn_<kFP8, kEpiStore, 4, false>(c.fn, grid, a, a.KB, stream);

@@ -14,9 +14,11 @@
 //
 // Design: one warp per CTA owns 8·FN output columns for all M rows (the weight is read once);
 // every K block of the warp's weight rows and of x's codes and scales is copied by cp.async into a
-// ring of STAGES shared-memory slots (STAGES − 1 blocks in flight); the warp's weight-block scales
-// are read once into shared memory at the start. No split-K (it would change the reduction order),
-// so parallelism comes from N / (8·FN) CTAs, several per SM.
+// ring of shared-memory slots; the warp's weight-block scales are read once at the start. For
+// narrow weights (one 8-column fragment per warp would leave too few warps to cover HBM latency)
+// W warps share a strip: each computes the block partials of every W-th chunk of K blocks and
+// parks them in shared memory, and warp 0 folds them in block order — the same operations in the
+// same order as mma_gemm, so still bitwise equal (decode_fp8_ksplit_kernel.cuh).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -54,8 +56,10 @@ struct DecodeFp8Config {
   int fm = 1;        // 16-row A fragments (1, 2, 4); half: only rows 0..7 exist (M <= 8)
   bool half = false;
   int fn = 1;        // 8-column B fragments per warp (1, 2)
-  int stages = 0;    // cp.async ring depth
-  int64_t ctas = 0;  // = ceil(N / (8·fn)), one warp each
+  int warps = 1;     // per CTA: 1, or W > 1 for the K-split kernel (narrow N, M <= 16: W warps share
+                     // one 8-column strip, each streaming every W-th chunk of K blocks; warp 0 folds)
+  int stages = 0;    // cp.async ring depth (per warp)
+  int64_t ctas = 0;  // = ceil(N / (8·fn))
   size_t smem = 0;   // dynamic shared memory per CTA
 };
 DecodeFp8Config decode_fp8_config(int64_t M, int64_t N, int64_t K);

@@ -131,9 +131,9 @@ Status plan_linear(const LinearParams& p, LinearPlan* plan) {
   if (use_mma_decode(p)) {
     const DecodeFp8Config c = decode_fp8_config(p.M, p.N, p.w->in);
     *plan = LinearPlan{"mma-fp8-decode", c.half ? 8 : 16 * c.fm, 8 * c.fn,
-                       fmt::format("FP8 activations x FP8 weight, M={} <= {}: one warp per {} columns streams the weight "
-                                   "through a {}-deep cp.async ring ({} CTAs); same outputs as mma-fp8",
-                                   p.M, mma_decode_max_m_ref(), 8 * c.fn, c.stages, c.ctas)};
+                       fmt::format("FP8 activations x FP8 weight, M={} <= {}: {} warp(s) per {} columns stream the weight "
+                                   "through {}-deep cp.async rings ({} CTAs); same outputs as mma-fp8",
+                                   p.M, mma_decode_max_m_ref(), c.warps, 8 * c.fn, c.stages, c.ctas)};
   } else if (use_mma(p)) {
     const int tile = choose_tile(p);
     *plan = LinearPlan{"mma-fp8", tile_bm(tile), tile_bn(tile),
