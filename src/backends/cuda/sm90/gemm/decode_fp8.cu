@@ -21,10 +21,11 @@ constexpr int kMaxSmem = 227 * 1024;
 
 int64_t cdiv_(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Ring depth and blocks consumed per iteration per A tile: deep rings for the small tiles, whose
-// slots are mostly weight bytes (16 KB of weight per warp at M <= 16); U independent blocks per
-// iteration keep one warp's mma and load pipes busy (fewer when the accumulators are many).
-constexpr int stages_for(int fm, bool half) { return half || fm == 1 ? 16 : 8; }
+// Ring depth and blocks consumed per iteration per A tile: 8 slots (4 to 8 blocks in flight per
+// warp) and small CTAs, so that several CTAs share an SM — a lone warp per SM cannot issue fast
+// enough to cover HBM latency (bench/results run 13: 16- and 24-deep rings at one CTA per SM were
+// slower); U independent blocks per iteration keep a warp's mma and load pipes busy.
+constexpr int stages_for(int fm, bool half) { return half || fm <= 2 ? 8 : 4; }
 constexpr int batch_for(int fm) { return fm == 4 ? 2 : 4; }
 
 template <int WF, int EPI, int FM, bool HALF, int FN>
@@ -49,7 +50,7 @@ cudaError_t launch_(dim3 grid, const decode::Args& a, int64_t KB, cudaStream_t s
 
 // The K-split kernel: W warps per strip, ring depth and batch per A tile.
 constexpr int kKsplitWarps = 4;
-constexpr int ksplit_stages(bool half) { return half ? 12 : 8; }
+constexpr int ksplit_stages(bool) { return 8; }
 
 template <bool HALF>
 cudaError_t launch_ksplit_(dim3 grid, const decode::Args& a, cudaStream_t st) {
@@ -83,8 +84,9 @@ Status fail_(const char* who, const std::string& what) { return Status::error(fm
 // decode::Shape<kFP8, ...>::bytes for a config (the linear's kernels).
 size_t smem_estimate(const DecodeFp8Config& c, int64_t K) {
   const int ar = c.half ? 8 : 16 * c.fm, br = 8 * c.fn;
-  const size_t slot = size_t(ar + br) * decode::kLds + size_t(ar) * 4;
-  return size_t(c.stages) * slot + size_t(2 * c.fn * cdiv_(K, 128)) * 4 + size_t(ar) * 4;
+  const int64_t KB = cdiv_(K, 128);
+  const size_t slot = size_t(ar + br) * decode::kLds;
+  return size_t(c.stages) * slot + size_t(2 * c.fn * KB) * 4 + size_t(ar) * size_t(KB + 1) * 4 + size_t(ar) * 4;
 }
 
 }  // namespace

@@ -3,11 +3,11 @@
 //
 // CTA = one warp = 8·FN output columns for all the rows of its row tile (linear: all M rows; MoE:
 // one tile {expert, first permuted row, rows} of the permutation's list). Shared memory: STAGES
-// slots, each one 128-wide K block: A codes [AR][kLds], B codes [BR][kLds] (MXFP4: the 64 packed
-// bytes of the block), A scales [AR] fp32, MXFP4: B scales [BR][4] e8m0 bytes; behind the slots
-// the FP8 weight-block scales of the warp's fragments as fp32 [FN][2][KB] (a fragment of 8 rows
-// spans at most two 128-row scale blocks) and the A row indices [AR]. Rows of A past the tile and
-// of B past N are zero in every slot and never copied.
+// slots, each one 128-wide K block: A codes [AR][kLds], B codes [BR][LDB] (MXFP4: the 64 packed
+// bytes of the block), MXFP4: B scales [BR][4] e8m0 bytes; behind the slots, read once at the
+// start: the FP8 weight-block scales of the warp's fragments as fp32 [FN][2][KB] (a fragment of 8
+// rows spans at most two 128-row scale blocks), the A scales [AR][KB + 1] and the A row indices
+// [AR]. Rows of A past the tile and of B past N are zero in every slot and never copied.
 //
 // Weight formats (WF, as gemm_core.cuh): kFP8 — per block p = Σ_ks mma, acc = fma(p, s_a·s_w, acc);
 // kMXFP4 — the e2m1 codes are re-encoded to e4m3 in the fragment load (the same exact map as
@@ -58,10 +58,12 @@ struct Shape {
   static constexpr int BR = 8 * FN;              // B rows (output columns) per warp
   static constexpr int LDB = kFp4 ? 80 : kLds;   // bytes per shared B row (MXFP4: 64 packed bytes + 16)
   static constexpr int BSC = kFp4 ? BR * 4 : 0;  // MXFP4 scale bytes per slot
-  static constexpr int SLOT = AR * kLds + BR * LDB + AR * 4 + BSC;
-  // behind the slots: FP8 weight scales [FN][2][KB] fp32, then A row indices [AR]
+  static constexpr int SLOT = AR * kLds + BR * LDB + BSC;
+  // behind the slots: FP8 weight scales [FN][2][KB] fp32, the A scales [AR][KB + 1] fp32, then the
+  // A row indices [AR]
   static size_t bytes(int stages, int64_t KB) {
-    return size_t(stages) * SLOT + (kFp4 ? 0 : size_t(FN) * 2 * size_t(KB) * 4) + size_t(AR) * 4;
+    return size_t(stages) * SLOT + (kFp4 ? 0 : size_t(FN) * 2 * size_t(KB) * 4) + size_t(AR) * size_t(KB + 1) * 4 +
+           size_t(AR) * 4;
   }
 };
 
@@ -90,7 +92,6 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
   constexpr int kBChunks = kFp4 ? 4 : 8;            // 16-byte chunks of one B row per K block
   constexpr int kBPer = (8 * kBChunks + 31) / 32;   // per lane per fragment
   constexpr int kAPer = (AR * 8 + 31) / 32;         // A chunks per lane
-  constexpr int kSPer = (AR + 31) / 32;             // A scales per lane
   static_assert(!HALF || FM == 1, "half tiles hold one 16-row fragment");
   static_assert(EPI != gemm::kEpiSwiglu || FN == 2, "SwiGLU pairs one w1 and one w3 fragment");
   static_assert(WF == gemm::kFP8 || WF == gemm::kMXFP4, "FP8 or MXFP4 weights");
@@ -150,8 +151,10 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
     fv[j] = left <= 0 ? 0 : left < 8 ? int(left) : 8;
   }
 
-  float* wsc = reinterpret_cast<float*>(smem + size_t(STAGES) * SLOT);        // FP8: [FN][2][KB]
-  int32_t* arow = reinterpret_cast<int32_t*>(wsc + (kFp4 ? 0 : FN * 2 * KB));  // [AR]
+  const int KBp = KB + 1;
+  float* wsc = reinterpret_cast<float*>(smem + size_t(STAGES) * SLOT);  // FP8: [FN][2][KB]
+  float* sA = wsc + (kFp4 ? 0 : FN * 2 * KB);                            // [AR][KB + 1]
+  int32_t* arow = reinterpret_cast<int32_t*>(sA + AR * KBp);              // [AR]
   for (int r = lane; r < AR; r += 32)
     arow[r] = r < Mv ? (a.a_rows != nullptr ? a.a_rows[r0 + r] : int32_t(r0 + r)) : 0;
 
@@ -164,9 +167,8 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
     for (int j = 0; j < FN; ++j)
       for (int c = lane; c < (8 - fv[j]) * (LDB / 16); c += 32)
         reinterpret_cast<uint4*>(slot + AR * kLds + (8 * j + fv[j]) * LDB)[c] = make_uint4(0, 0, 0, 0);
-    for (int r = Mv + lane; r < AR; r += 32) reinterpret_cast<float*>(slot + AR * kLds + BR * LDB)[r] = 0.0f;
     if constexpr (kFp4) {
-      uint32_t* bs = reinterpret_cast<uint32_t*>(slot + AR * kLds + BR * LDB + AR * 4);
+      uint32_t* bs = reinterpret_cast<uint32_t*>(slot + AR * kLds + BR * LDB);
 #pragma unroll
       for (int j = 0; j < FN; ++j)
         for (int r = fv[j] + lane; r < 8; r += 32) bs[8 * j + r] = 0u;
@@ -199,12 +201,6 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
       b_dst[j][t] = uint32_t(AR * kLds + (8 * j + r) * LDB + part * 16);
       b_part[j][t] = ok ? part : -1;
     }
-  int32_t s_off[kSPer];
-#pragma unroll
-  for (int t = 0; t < kSPer; ++t) {
-    const int r = lane + 32 * t;
-    s_off[t] = r < Mv ? int32_t(int64_t(arow[r]) * KB) : -1;
-  }
   const uint8_t* bs_src = nullptr;  // MXFP4: this lane's weight row scales (lane < 8·FN)
   if constexpr (kFp4) {
     static_assert(FN <= 2, "fragment select below");
@@ -236,12 +232,8 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
           const bool in = kbyte < brow_bytes;
           cp_async16(so + b_dst[j][t], in ? b_src[j][t] + (kFp4 ? k0 / 2 : k0) : b_src[j][t], in ? 16 : 0);
         }
-      const uint32_t ss = so + uint32_t(AR * kLds + BR * LDB);
-#pragma unroll
-      for (int t = 0; t < kSPer; ++t)
-        if (s_off[t] >= 0) cp_async4(ss + uint32_t(lane + 32 * t) * 4, a.xs + s_off[t] + kb);
       if constexpr (kFp4) {  // the four 1x32 scales of this lane's weight row (K % 128 == 0)
-        if (bs_src != nullptr) cp_async4(ss + uint32_t(AR * 4 + lane * 4), bs_src + kb * 4);
+        if (bs_src != nullptr) cp_async4(so + uint32_t(AR * kLds + BR * LDB + lane * 4), bs_src + kb * 4);
       }
     }
     cp_async_commit();  // empty groups past the end keep the wait count uniform
@@ -253,7 +245,12 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
     issue(s, slot_w);
     slot_w = slot_w + 1 == STAGES ? 0 : slot_w + 1;
   }
-  // FP8: the fragments' weight-block scales, once (their latency overlaps the copies in flight).
+  // The A scales and (FP8) the fragments' weight-block scales, once (their latency overlaps the
+  // copies in flight).
+  for (int i = lane; i < AR * KB; i += 32) {
+    const int r = i / KB, kb = i % KB;
+    sA[r * KBp + kb] = r < Mv ? a.xs[int64_t(arow[r]) * KB + kb] : 0.0f;
+  }
   if constexpr (!kFp4) {
 #pragma unroll
     for (int j = 0; j < FN; ++j) {
@@ -340,12 +337,10 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         if (kb0 + u >= KB) break;
-        const int sl = slot_r + u >= STAGES ? slot_r + u - STAGES : slot_r + u;
-        const float* sa = reinterpret_cast<const float*>(smem + sl * SLOT + AR * kLds + BR * LDB);
         const int kb = kb0 + u;
 #pragma unroll
         for (int i = 0; i < FM; ++i) {
-          const float s0 = sa[i * 16 + g], s1 = HALF ? 0.0f : sa[i * 16 + g + 8];
+          const float s0 = sA[(i * 16 + g) * KBp + kb], s1 = HALF ? 0.0f : sA[(i * 16 + g + 8) * KBp + kb];
 #pragma unroll
           for (int j = 0; j < FN; ++j) {
             const float w0 = wrow[j][0] >= 0 ? wsc[(j * 2 + wrow[j][0]) * KB + kb] : 0.0f;
@@ -366,8 +361,8 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
         const int sl = slot_r + u >= STAGES ? slot_r + u - STAGES : slot_r + u;
         const uint8_t* As = smem + sl * SLOT;
         const uint8_t* Bs = As + AR * kLds;
-        const float* sa = reinterpret_cast<const float*>(Bs + BR * LDB);
-        const uint8_t* sb4 = reinterpret_cast<const uint8_t*>(sa + AR);  // [BR][4]
+        const uint8_t* sb4 = Bs + BR * LDB;  // [BR][4]
+        const int kb = kb0 + u;
         float p[4][FM][FN][4];
 #pragma unroll
         for (int ks = 0; ks < 4; ++ks) {
@@ -404,7 +399,7 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
         for (int ks = 0; ks < 4; ++ks)
 #pragma unroll
           for (int i = 0; i < FM; ++i) {
-            const float s0 = sa[i * 16 + g], s1 = HALF ? 0.0f : sa[i * 16 + g + 8];
+            const float s0 = sA[(i * 16 + g) * KBp + kb], s1 = HALF ? 0.0f : sA[(i * 16 + g + 8) * KBp + kb];
 #pragma unroll
             for (int j = 0; j < FN; ++j) {
               const float w0 = wrow[j][0] >= 0 ? gemm::e8m0_value(sb4[(8 * j + wrow[j][0]) * 4 + ks]) : 0.0f;
