@@ -298,6 +298,7 @@ TEST(MoeCuda, DecodeEqualsTiledBitwise) {
     Experts ex;
     ASSERT_TRUE(make_experts(ex, s.f, s.E, s.d, s.I, rng, s.d <= 512));
     const int64_t k = 6;
+    set_moe_decode_max_tokens(64);  // every decode T, including those the default leaves to the tiles
     for (int64_t T : {1, 3, 8, 9, 16, 40, 64}) {
       SCOPED_TRACE(testing::Message() << weight_format_name(s.f) << " E " << s.E << " d " << s.d << " I " << s.I << " T " << T);
       std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -316,7 +317,7 @@ TEST(MoeCuda, DecodeEqualsTiledBitwise) {
       set_moe_decode_max_tokens(0);
       EXPECT_STRNE(moe_routed_path(probe), "mma-fp8-decode");
       const MoeRun tiled = run_gpu(ex, x, r, T, k, 10.0f, true);
-      set_moe_decode_max_tokens(-1);
+      set_moe_decode_max_tokens(64);
       ASSERT_TRUE(dec.st.is_ok() && dec.guards_ok) << dec.st.message();
       ASSERT_TRUE(tiled.st.is_ok() && tiled.guards_ok) << tiled.st.message();
       for (size_t i = 0; i < dec.y.size(); ++i) {
@@ -326,6 +327,7 @@ TEST(MoeCuda, DecodeEqualsTiledBitwise) {
         ASSERT_EQ(a, b) << "output " << i << ": decode " << dec.y[i] << " tiled " << tiled.y[i];
       }
     }
+    set_moe_decode_max_tokens(-1);
   }
 }
 

@@ -70,7 +70,9 @@ Status decode_fp8_linear(const DecodeFp8Params& p, cudaStream_t stream);
 // The routed experts' grouped GEMMs at decode sizes (moe_routed.h): the same kernel over the
 // permutation's tile list, one CTA per (tile, 8·FN columns), with mma_gemm's per-output arithmetic
 // for FP8Block and MXFP4 experts (W4A8: e2m1 -> e4m3 in the fragment load, 1x32 scales per step).
-constexpr int64_t kDecodeMoeMaxTokens = 64;
+// The default limit on T: on the H200 the decode kernels beat the 16x64 tiles up to T = 8 and lose
+// from T = 32 on (bench/results/2026-12-02-cuda-model.md, run 14).
+constexpr int64_t kDecodeMoeMaxTokens = 16;
 // Rows per tile the permutation must cut for T tokens (8 when T <= 8, else 16).
 int decode_moe_tile_rows(int64_t T);
 

@@ -18,8 +18,8 @@
 // order (no atomics on floats). Each (token, j) row is computed by the same instruction sequence
 // whatever its position (batch invariant).
 //
-// GEMM paths: official MXFP4/FP8Block -> FP8 mma.sync (T <= 64: gemm/decode_fp8.h's streaming
-// kernels over the same tile list, bitwise equal to the tiled ones) (W4A8: e2m1 re-encoded to e4m3 exactly, the
+// GEMM paths: official MXFP4/FP8Block -> FP8 mma.sync (T <= kDecodeMoeMaxTokens = 16:
+// gemm/decode_fp8.h's streaming kernels over the same tile list, bitwise equal to the tiled ones) (W4A8: e2m1 re-encoded to e4m3 exactly, the
 // UE8M0 1x32 scales applied per 32-wide K block, §9.1 fp4_gemm); everything else (exact mode, BF16,
 // NVFP4 with NVFP4 activations) -> the fp32 SIMT kernel with the weight decoded exactly in shared
 // memory (see gemm/linear.h).
