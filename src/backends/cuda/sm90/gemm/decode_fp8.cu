@@ -28,22 +28,28 @@ int64_t cdiv_(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int stages_for(int fm, bool half) { return half || fm <= 2 ? 8 : 4; }
 constexpr int batch_for(int fm) { return fm == 4 ? 2 : 4; }
 
+// The opt-in above 48 KB of dynamic shared memory, once per kernel and device, to the largest size
+// any K may ask (outside graph capture in practice: the first call of each shape runs eagerly at
+// warm-up). The template arguments only give each kernel its own flag.
+template <int WF, int EPI, int FM, bool HALF, int FN, typename Kernel>
+cudaError_t opt_in_smem(Kernel* kernel) {
+  static std::atomic<uint64_t> opted{0};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) dev = 0;
+  if ((opted.load(std::memory_order_acquire) >> dev & 1u) != 0) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
+  if (e == cudaSuccess) opted.fetch_or(uint64_t(1) << dev, std::memory_order_acq_rel);
+  return e;
+}
+
 template <int WF, int EPI, int FM, bool HALF, int FN>
 cudaError_t launch_(dim3 grid, const decode::Args& a, int64_t KB, cudaStream_t st) {
   constexpr int STAGES = stages_for(FM, HALF);
   auto* kernel = decode::decode_fp8_gemm<WF, EPI, FM, HALF, FN, STAGES, batch_for(FM)>;
   const size_t smem = decode::Shape<WF, FM, HALF, FN>::bytes(STAGES, KB);
   if (smem > size_t(kMaxSmem)) return cudaErrorInvalidValue;
-  // The opt-in above 48 KB: once per device, to the largest size any K may ask (outside graph
-  // capture in practice: the first call of each shape runs eagerly at warm-up).
-  static std::atomic<uint64_t> opted{0};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) dev = 0;
-  if ((opted.load(std::memory_order_acquire) >> dev & 1u) == 0) {
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
-    if (e != cudaSuccess) return e;
-    opted.fetch_or(uint64_t(1) << dev, std::memory_order_acq_rel);
-  }
+  const cudaError_t e = opt_in_smem<WF, EPI, FM, HALF, FN>(kernel);
+  if (e != cudaSuccess) return e;
   kernel<<<grid, dim3(32), smem, st>>>(a);
   return cudaGetLastError();
 }
@@ -58,14 +64,8 @@ cudaError_t launch_ksplit_(dim3 grid, const decode::Args& a, cudaStream_t st) {
   auto* kernel = decode::decode_fp8_ksplit<HALF, STAGES, 4, kKsplitWarps>;
   const size_t smem = decode::KsplitShape<HALF>::bytes(kKsplitWarps, STAGES, a.KB);
   if (smem > size_t(kMaxSmem)) return cudaErrorInvalidValue;
-  static std::atomic<uint64_t> opted{0};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) dev = 0;
-  if ((opted.load(std::memory_order_acquire) >> dev & 1u) == 0) {
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
-    if (e != cudaSuccess) return e;
-    opted.fetch_or(uint64_t(1) << dev, std::memory_order_acq_rel);
-  }
+  const cudaError_t e = opt_in_smem<-1, 0, 0, HALF, 0>(kernel);
+  if (e != cudaSuccess) return e;
   kernel<<<grid, dim3(32 * kKsplitWarps), smem, st>>>(a);
   return cudaGetLastError();
 }

@@ -82,6 +82,20 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+// The A fragment of mma_e4m3 (mma_e4m3.cuh) for rows g and g + 8 of a 16-row tile at byte kofs
+// (HALF: rows 8..15 do not exist and read as zero).
+template <bool HALF>
+__device__ __forceinline__ void load_a_frag(const uint8_t* tile, int g, int kofs, uint32_t af[4]) {
+  af[0] = *reinterpret_cast<const uint32_t*>(tile + g * kLds + kofs);
+  af[2] = *reinterpret_cast<const uint32_t*>(tile + g * kLds + kofs + 16);
+  if constexpr (HALF) {
+    af[1] = af[3] = 0u;
+  } else {
+    af[1] = *reinterpret_cast<const uint32_t*>(tile + (g + 8) * kLds + kofs);
+    af[3] = *reinterpret_cast<const uint32_t*>(tile + (g + 8) * kLds + kofs + 16);
+  }
+}
+
 // STAGES slots hold K blocks in flight; each iteration consumes U blocks at once (U independent
 // mma chains for FP8, so one warp keeps its tensor and load pipes busy).
 template <int WF, int EPI, int FM, bool HALF, int FN, int STAGES, int U>
@@ -313,17 +327,7 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
           const int kofs = ks * 32 + q * 4;
           uint32_t af[FM][4], bf[FN][2];
 #pragma unroll
-          for (int i = 0; i < FM; ++i) {
-            const int r = i * 16 + g;
-            af[i][0] = *reinterpret_cast<const uint32_t*>(As + r * kLds + kofs);
-            af[i][2] = *reinterpret_cast<const uint32_t*>(As + r * kLds + kofs + 16);
-            if constexpr (HALF) {
-              af[i][1] = af[i][3] = 0u;
-            } else {
-              af[i][1] = *reinterpret_cast<const uint32_t*>(As + (r + 8) * kLds + kofs);
-              af[i][3] = *reinterpret_cast<const uint32_t*>(As + (r + 8) * kLds + kofs + 16);
-            }
-          }
+          for (int i = 0; i < FM; ++i) load_a_frag<HALF>(As + i * 16 * kLds, g, kofs, af[i]);
 #pragma unroll
           for (int j = 0; j < FN; ++j) {
             bf[j][0] = *reinterpret_cast<const uint32_t*>(Bs + (j * 8 + g) * LDB + kofs);
@@ -369,17 +373,7 @@ __global__ void __launch_bounds__(32) decode_fp8_gemm(const Args a) {
           const int kofs = ks * 32 + q * 4;
           uint32_t af[FM][4], bf[FN][2];
 #pragma unroll
-          for (int i = 0; i < FM; ++i) {
-            const int r = i * 16 + g;
-            af[i][0] = *reinterpret_cast<const uint32_t*>(As + r * kLds + kofs);
-            af[i][2] = *reinterpret_cast<const uint32_t*>(As + r * kLds + kofs + 16);
-            if constexpr (HALF) {
-              af[i][1] = af[i][3] = 0u;
-            } else {
-              af[i][1] = *reinterpret_cast<const uint32_t*>(As + (r + 8) * kLds + kofs);
-              af[i][3] = *reinterpret_cast<const uint32_t*>(As + (r + 8) * kLds + kofs + 16);
-            }
-          }
+          for (int i = 0; i < FM; ++i) load_a_frag<HALF>(As + i * 16 * kLds, g, kofs, af[i]);
 #pragma unroll
           for (int j = 0; j < FN; ++j) {  // elements kofs..+3 and kofs+16..+19: nibbles of bytes kofs/2 ..
             const uint8_t* row = Bs + (j * 8 + g) * LDB;

@@ -124,14 +124,7 @@ __global__ void __launch_bounds__(32 * W) decode_fp8_ksplit(const Args a) {
         const uint8_t* Bs = As + AR * kLds;
         const int kofs = ks * 32 + q * 4;
         uint32_t af[4], bf[2];
-        af[0] = *reinterpret_cast<const uint32_t*>(As + g * kLds + kofs);
-        af[2] = *reinterpret_cast<const uint32_t*>(As + g * kLds + kofs + 16);
-        if constexpr (HALF) {
-          af[1] = af[3] = 0u;
-        } else {
-          af[1] = *reinterpret_cast<const uint32_t*>(As + (g + 8) * kLds + kofs);
-          af[3] = *reinterpret_cast<const uint32_t*>(As + (g + 8) * kLds + kofs + 16);
-        }
+        load_a_frag<HALF>(As, g, kofs, af);
         bf[0] = *reinterpret_cast<const uint32_t*>(Bs + g * kLds + kofs);
         bf[1] = *reinterpret_cast<const uint32_t*>(Bs + g * kLds + kofs + 16);
         gemm::mma_e4m3(p[u], af, bf);
