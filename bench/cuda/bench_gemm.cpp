@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/cuda/sm90/gemm/decode_fp8.h"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8.h"
 #include "backends/cuda/sm90/gemm/linear.h"
 #include "bench_common.h"
 

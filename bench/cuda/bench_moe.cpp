@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "backends/cuda/sm90/gemm/linear.h"
-#include "backends/cuda/sm90/gemm/decode_fp8.h"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8.h"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 #include "bench_common.h"
 

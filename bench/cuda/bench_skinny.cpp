@@ -1,4 +1,4 @@
-// bench_skinny: the skinny-fp32 linear path (backends/cuda/sm90/gemm/skinny.h) on the decode-size
+// bench_skinny: the skinny-fp32 linear path (backends/cuda/sm90/gemm/skinny/skinny.h) on the decode-size
 // act-quant-none projections of DeepSeek-V4 Flash and Pro (router gate, compressor wkv/wgate,
 // indexer compressor, indexer weights_proj: BF16; wo_a grouped: FP8 e4m3 + UE8M0 128x128), at
 // M = 1, 8, 32, 64 (and 128, 256 to place the skinny/simt threshold, skinny forced there).

@@ -1,4 +1,4 @@
-// mma-fp8-decode (src/backends/cuda/sm90/gemm/decode_fp8.h): bitwise equal to the tiled mma-fp8
+// mma-fp8-decode (src/backends/cuda/sm90/gemm/decode/decode_fp8.h): bitwise equal to the tiled mma-fp8
 // kernel at every decode M and shape (so linear may switch on M), against the CPU linear at real
 // Flash/Pro projection shapes, NaN scales in the right outputs, guard bytes, and its config.
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "backends/cuda/sm90/gemm/decode_fp8.h"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8.h"
 #include "backends/cuda/sm90/gemm/linear.h"
 #include "cuda/cuda_test_support.h"
 #include "cuda/gemm_test_support.h"

@@ -18,7 +18,7 @@
 
 #include "backends/cuda/sm90/gemm/gemm_codec.h"
 #include "backends/cuda/sm90/gemm/linear.h"
-#include "backends/cuda/sm90/gemm/skinny.h"
+#include "backends/cuda/sm90/gemm/skinny/skinny.h"
 #include "backends/ops.h"
 #include "cuda/cuda_test_support.h"
 #include "cuda/gemm_test_support.h"

@@ -1,10 +1,10 @@
 // linear (linear.h): checks, path choice and launches over gemm_core.cuh.
 #include <fmt/format.h>
 
-#include "backends/cuda/sm90/gemm/gemm_launch.cuh"
+#include "backends/cuda/sm90/gemm/tiled/gemm_launch.cuh"
 #include "backends/cuda/sm90/gemm/linear.h"
-#include "backends/cuda/sm90/gemm/decode_fp8.h"
-#include "backends/cuda/sm90/gemm/skinny.h"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8.h"
+#include "backends/cuda/sm90/gemm/skinny/skinny.h"
 
 namespace dsv4::cuda {
 

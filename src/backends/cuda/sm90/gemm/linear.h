@@ -5,7 +5,9 @@
 //   for m < M, j < N, K = w.in;  xq = act_quant(x[m, :]) (None: x as is).
 //   groups G > 1 (the grouped wo_a): for g < G, y[:, g·N + j] = Σ_k x[:, g·K + k] · W[row0 + g·N + j, k].
 //
-// Paths (plan_linear says which runs and why a faster one did not):
+// Paths (plan_linear says which runs and why a faster one did not), one kernel family per folder:
+// tiled/ (mma_gemm, simt_gemm), decode/ (mma-fp8-decode), skinny/ (skinny-fp32); the shared
+// codecs (gemm_codec.h) and the FP8 MMA instruction (mma_e4m3.cuh) sit here.
 //  * "mma-fp8": act_quant Fp8Block128 with an FP8Block or MXFP4 weight. x is first quantized by
 //    act_quant_fp8's kernel into the workspace (e4m3, power-of-two 1x128 scales: bit-exact to the
 //    CPU's fake_quant_fp8(block 128, bf16_out=false)), then mma.sync m16n8k32 e4m3 tensor cores
@@ -13,11 +15,11 @@
 //    to e4m3 exactly in the tile load). Tiles 16x32 (N <= 2048) or 16x64 with 512-wide K fills
 //    (M <= 32), else 64x128 (or 64x64) with 128-wide K fills. Two launches (quantize, GEMM) on the stream.
 //  * "mma-fp8-decode": the same calls with an FP8Block weight and M <= mma_decode_max_m() (default
-//    kDecodeFp8MaxM = 64): x quantized as above, then decode_fp8.h's kernel streams the weight
+//    kDecodeFp8MaxM = 64): x quantized as above, then decode/decode_fp8.h's kernel streams the weight
 //    through a deep cp.async ring (one warp per 8 or 16 columns, all rows). It computes every
 //    output with mma-fp8's instruction sequence, so the two paths agree bitwise (tested).
 //  * "skinny-fp32": act_quant None with a BF16, F32 or FP8Block weight (groups too) and
-//    M <= skinny_max_m() (default kSkinnyDefaultMaxM): the memory-bound decode kernel of skinny.h
+//    M <= skinny_max_m() (default kSkinnyDefaultMaxM): the memory-bound decode kernel of skinny/skinny.h
 //    (16-byte weight loads coalesced along K, fp32 FMA chains per lane, xor-butterfly and
 //    fixed-order K-slice reduction; no atomics). Matches the CPU linear to fp32 reordering.
 //  * "simt-fp32": everything else (act_quant None: exact mode, BF16/F32 linears, wo_a; and

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "backends/cuda/sm90/gemm/decode_fp8.h"
-#include "backends/cuda/sm90/gemm/gemm_launch.cuh"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8.h"
+#include "backends/cuda/sm90/gemm/tiled/gemm_launch.cuh"
 #include "backends/cuda/sm90/moe/moe_routed.h"
 
 namespace dsv4::cuda {

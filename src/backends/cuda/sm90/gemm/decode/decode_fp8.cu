@@ -4,9 +4,9 @@
 
 #include <atomic>
 
-#include "backends/cuda/sm90/gemm/decode_fp8.h"
-#include "backends/cuda/sm90/gemm/decode_fp8_kernel.cuh"
-#include "backends/cuda/sm90/gemm/decode_fp8_ksplit_kernel.cuh"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8.h"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8_kernel.cuh"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8_ksplit_kernel.cuh"
 
 namespace dsv4::cuda {
 

@@ -3,7 +3,7 @@
 
 #include <cuda_runtime.h>
 
-#include "backends/cuda/sm90/gemm/gemm_core.cuh"
+#include "backends/cuda/sm90/gemm/tiled/gemm_core.cuh"
 #include "core/linear_weight.h"
 
 namespace dsv4::cuda::gemm {

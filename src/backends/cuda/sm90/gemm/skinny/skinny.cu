@@ -3,8 +3,8 @@
 
 #include <atomic>
 
-#include "backends/cuda/sm90/gemm/skinny.h"
-#include "backends/cuda/sm90/gemm/skinny_kernel.cuh"
+#include "backends/cuda/sm90/gemm/skinny/skinny.h"
+#include "backends/cuda/sm90/gemm/skinny/skinny_kernel.cuh"
 
 namespace dsv4::cuda {
 

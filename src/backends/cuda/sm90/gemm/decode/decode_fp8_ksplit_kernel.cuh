@@ -12,7 +12,7 @@
 // P [KB][32] float4, the A scales [AR][KB + 1] and the weight-block scales [2][KB] (fp32).
 #pragma once
 
-#include "backends/cuda/sm90/gemm/decode_fp8_kernel.cuh"
+#include "backends/cuda/sm90/gemm/decode/decode_fp8_kernel.cuh"
 
 namespace dsv4::cuda::decode {
 

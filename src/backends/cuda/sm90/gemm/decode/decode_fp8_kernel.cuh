@@ -20,7 +20,7 @@
 
 #include <cstdint>
 
-#include "backends/cuda/sm90/gemm/gemm_core.cuh"
+#include "backends/cuda/sm90/gemm/tiled/gemm_core.cuh"
 
 namespace dsv4::cuda::decode {
 
