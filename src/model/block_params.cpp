@@ -1,6 +1,7 @@
 #include "model/block_params.h"
 
 #include "core/error.h"
+#include "model/expert_shard.h"
 
 namespace dsv4 {
 
@@ -29,7 +30,7 @@ ExpertWeights prepare_expert(const ExpertWeights& e, ParamStore& store) {
 }  // namespace
 
 BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope,
-                          ParamStore& store) {
+                          ParamStore& store, const Parallel* parallel) {
   BlockParams b;
   b.spec = &spec;
   b.scope = std::move(scope);
@@ -80,7 +81,13 @@ BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, cons
     }
     m.tid2eid = store.tensor(table);
   }
-  for (const ExpertWeights& e : w.ffn.experts) m.experts.push_back(prepare_expert(e, store));
+  m.expert0 = w.ffn.expert0;
+  m.experts_total = config.n_routed_experts;
+  const int64_t I = config.moe_intermediate_size;
+  const bool sliced = parallel != nullptr && parallel->tp > 1;
+  for (const ExpertWeights& e : w.ffn.experts)
+    m.experts.push_back(prepare_expert(
+        sliced ? expert_slice(e, parallel->slice_begin(I), parallel->slice_size(I), store) : e, store));
   m.has_shared = config.n_shared_experts > 0;
   if (m.has_shared) m.shared = prepare_expert(w.ffn.shared, store);
   return b;

@@ -49,7 +49,9 @@ struct MoEParams {
   LinearWeight gate;              // router [E, d] BF16, used in fp32
   const float* bias = nullptr;    // [E] (non-hash layers), null for hash layers
   TensorView tid2eid;             // I64 [vocab, k] (hash layers)
-  std::vector<ExpertWeights> experts;  // routed
+  std::vector<ExpertWeights> experts;  // the routed experts held here: expert0, expert0 + 1, ...
+  int64_t expert0 = 0;                 // (expert parallelism: a contiguous share, model/parallel.h)
+  int64_t experts_total = 0;           // the layer's routed experts
   bool has_shared = false;
   ExpertWeights shared;
 };
@@ -64,8 +66,10 @@ struct BlockParams {
   MoEParams moe;
 };
 
+// With `parallel`, the routed experts are this rank's share (w holds only those: bind_weights'
+// ExpertRange) and, under tensor-parallel experts, each is cut to the rank's intermediate slice.
 BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope,
-                          ParamStore& store);
+                          ParamStore& store, const Parallel* parallel = nullptr);
 HcParams prepare_hc(const HyperConnectionWeights& w, ParamStore& store);
 
 }  // namespace dsv4

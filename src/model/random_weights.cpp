@@ -45,7 +45,7 @@ RandomModel make_random_model(const RandomWeightsOptions& o, Ops& ops) {
   const ModelConfig& c = m.config;
   auto owner = std::make_shared<Owner>();
   owner->ops = &ops;
-  const std::vector<TensorSpec> specs = expected_tensors(c, ExpertFormat::MXFP4);
+  const std::vector<TensorSpec> specs = expected_tensors(c, ExpertFormat::MXFP4, o.share);
   std::map<std::string, const TensorSpec*> by_name;
   for (const TensorSpec& s : specs) by_name[s.name] = &s;
   const Device where = ops.host_memory() ? Device::Host : Device::Cuda;

@@ -57,7 +57,8 @@ class Manifest {
   std::vector<TensorSpec>& out_;
 };
 
-void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, const std::string& p, ExpertFormat experts) {
+void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, const std::string& p, ExpertFormat experts,
+                   const ExpertRange& range) {
   const int64_t d = c.hidden_size, n = c.hc_mult, hd = c.head_dim, H = c.num_heads;
   const int64_t mix = (2 + n) * n;
   m.add(p + "attn_norm.weight", DType::BF16, {d});
@@ -98,6 +99,7 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
     m.add(p + "ffn.gate.bias", DType::F32, {c.n_routed_experts});
   const int64_t I = c.moe_intermediate_size;
   for (int e = 0; e < c.n_routed_experts; ++e) {
+    if (!range.holds(e)) continue;
     const std::string ep = fmt::format("{}ffn.experts.{}.", p, e);
     m.expert_linear(ep + "w1", I, d, experts);
     m.expert_linear(ep + "w2", d, I, experts);
@@ -112,7 +114,7 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
 
 }  // namespace
 
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts) {
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts, const ExpertRange& range) {
   std::vector<TensorSpec> out;
   Manifest m(out);
   const int64_t d = c.hidden_size, n = c.hc_mult;
@@ -122,10 +124,10 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat expe
   m.add("hc_head_fn", DType::F32, {n, n * d});
   m.add("hc_head_base", DType::F32, {n});
   m.add("hc_head_scale", DType::F32, {1});
-  for (int l = 0; l < c.num_layers; ++l) block_tensors(m, c, c.layers[size_t(l)], fmt::format("layers.{}.", l), experts);
+  for (int l = 0; l < c.num_layers; ++l) block_tensors(m, c, c.layers[size_t(l)], fmt::format("layers.{}.", l), experts, range);
   for (int i = 0; i < c.num_mtp_layers; ++i) {
     const std::string p = fmt::format("mtp.{}.", i);
-    block_tensors(m, c, c.mtp_layer(i), p, experts);
+    block_tensors(m, c, c.mtp_layer(i), p, experts, range);
     m.fp8_linear(p + "e_proj", d, d);
     m.fp8_linear(p + "h_proj", d, d);
     m.add(p + "enorm.weight", DType::BF16, {d});
@@ -140,8 +142,8 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat expe
 
 // ---------------------------------------------------------------- binding
 
-ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& c) {
-  const std::string base = "layers.0.ffn.experts.0.w1.";
+ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& c, int64_t expert) {
+  const std::string base = fmt::format("layers.0.ffn.experts.{}.w1.", expert);
   if (c.num_layers == 0 || !ckpt.contains(base + "weight")) return c.expert_format;
   if (ckpt.contains(base + "weight_scale_2") || ckpt.contains(base + "weight_scale")) return ExpertFormat::NVFP4;
   switch (ckpt.entry(base + "weight").dtype) {
@@ -157,7 +159,7 @@ namespace {
 
 class Binder {
  public:
-  Binder(const Checkpoint& ckpt, const ModelConfig& c) : ckpt_(ckpt), c_(c) {}
+  Binder(const Checkpoint& ckpt, const ModelConfig& c, const ExpertRange& range) : ckpt_(ckpt), c_(c), range_(range) {}
 
   TensorView tensor(const std::string& name) { return ckpt_.get(name); }
   TensorView tensor_if(const std::string& name) { return ckpt_.contains(name) ? ckpt_.get(name) : TensorView{}; }
@@ -244,7 +246,9 @@ class Binder {
     f.gate = tensor(p + "ffn.gate.weight");
     f.gate_bias = tensor_if(p + "ffn.gate.bias");
     f.tid2eid = tensor_if(p + "ffn.gate.tid2eid");
+    f.expert0 = range_.count < 0 ? 0 : range_.begin;
     for (int e = 0; e < c_.n_routed_experts; ++e) {
+      if (!range_.holds(e)) continue;
       const std::string ep = fmt::format("{}ffn.experts.{}.", p, e);
       f.experts.push_back({expert(ep + "w1", I, d, experts), expert(ep + "w2", d, I, experts),
                            expert(ep + "w3", I, d, experts)});
@@ -258,21 +262,27 @@ class Binder {
  private:
   const Checkpoint& ckpt_;
   const ModelConfig& c_;
+  ExpertRange range_;
 };
 
 }  // namespace
 
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c) {
-  const ExpertFormat experts = detect_expert_format(ckpt, c);
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const ExpertRange& range) {
+  const ExpertFormat experts = detect_expert_format(ckpt, c, range.count < 0 ? 0 : range.begin);
   // The checkpoint's tensors decide; a config that declares a format (expert_dtype,
   // moe_quant_algo) must agree with them. The Flash HF config declares none.
   if (c.expert_format_declared && experts != c.expert_format)
     fail("checkpoint {}: config declares {} routed experts but the tensors are {}", ckpt.dir(),
          expert_format_name(c.expert_format), expert_format_name(experts));
-  const std::vector<TensorSpec> expected = expected_tensors(c, experts);
+  if (range.count >= 0 && (range.begin < 0 || range.count == 0 || range.begin + range.count > c.n_routed_experts))
+    fail("checkpoint {}: routed experts [{}, {}) to bind are outside the config's {}", ckpt.dir(), range.begin,
+         range.begin + range.count, c.n_routed_experts);
+  const std::vector<TensorSpec> expected = expected_tensors(c, experts, range);
 
   std::vector<std::string> missing, mismatched, unexpected;
   std::set<std::string> expected_names;
+  if (range.count >= 0)  // the other ranks' experts may be there too
+    for (const TensorSpec& s : expected_tensors(c, experts)) expected_names.insert(s.name);
   for (const TensorSpec& s : expected) {
     expected_names.insert(s.name);
     if (!ckpt.contains(s.name)) {
@@ -303,7 +313,7 @@ ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c) {
     throw Error(msg);
   }
 
-  Binder b(ckpt, c);
+  Binder b(ckpt, c, range);
   ModelWeights w;
   w.expert_format = experts;
   w.embed = b.tensor("embed.weight");

@@ -59,7 +59,8 @@ struct MoEWeights {
   TensorView gate;      // BF16 [E, d] router
   TensorView gate_bias; // F32 [E] (non-hash layers); empty for hash layers
   TensorView tid2eid;   // I64 [vocab, k] (hash layers); empty otherwise
-  std::vector<ExpertWeights> experts;  // E routed experts
+  std::vector<ExpertWeights> experts;  // the routed experts bound: expert0, expert0 + 1, ...
+  int64_t expert0 = 0;
   ExpertWeights shared;                // the shared expert (FP8)
 };
 
@@ -100,15 +101,26 @@ struct TensorSpec {
   Shape shape;
 };
 
-// Every tensor a checkpoint of this config and expert format holds, in a stable order (global
-// tensors, then layer by layer, then MTP). Used by the binder and by make-model.
-std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts);
+// The routed experts a rank binds (expert parallelism, model/parallel.h): [begin, begin + count)
+// of every layer's; count < 0 = all.
+struct ExpertRange {
+  int64_t begin = 0;
+  int64_t count = -1;
+  bool holds(int64_t e) const { return count < 0 || (e >= begin && e < begin + count); }
+};
 
-// Detects the routed-expert format from the checkpoint's tensors (layer 0, expert 0).
-ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& config);
+// Every tensor a checkpoint of this config and expert format holds, in a stable order (global
+// tensors, then layer by layer, then MTP). Used by the binder and by make-model. With a range,
+// only the routed experts in it (a rank's share).
+std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts, const ExpertRange& range = {});
+
+// Detects the routed-expert format from the checkpoint's tensors (layer 0, expert `expert`).
+ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& config, int64_t expert = 0);
 
 // Binds and validates. Throws one dsv4::Error listing every missing tensor, every dtype or shape
-// mismatch, and every unexpected tensor.
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config);
+// mismatch, and every unexpected tensor. With a range, only the routed experts in it are bound
+// and required; the others' tensors may be present (a whole checkpoint: never read) or absent
+// (a share).
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config, const ExpertRange& range = {});
 
 }  // namespace dsv4

@@ -96,6 +96,7 @@ class CudaOps final : public Ops {
   }
   const char* name() const override { return "cuda"; }
   cudaStream_t stream() const { return stream_; }
+  void* native_stream() const override { return stream_; }
 
   // ---- memory ----
   void* alloc(size_t bytes) override {
@@ -206,6 +207,10 @@ class CudaOps final : public Ops {
     check(cuda::linear(p, stream_), a.w != nullptr ? a.w->name.c_str() : "linear");
   }
   void moe_routed(const MoeArgs& a) override {
+    if (a.expert0 != 0 || (a.experts_total != 0 && a.experts_total != a.E))
+      fail("moe_routed: a share of the experts (expert parallelism: {} from {} of {}) is not implemented on the CUDA "
+           "backend yet",
+           a.E, a.expert0, a.experts_total);
     MoeRoutedParams p;
     p.x = a.x;
     p.T = a.T;

@@ -1,0 +1,75 @@
+// How one rank's share of the model is laid out over a group of ranks (issue 11): which routed
+// experts it holds (expert parallelism, EP) and which slice of every held expert's intermediate
+// dimension (tensor-parallel experts, TP-MoE). Everything else (embedding, attention, router,
+// shared expert, head) is replicated on every rank, and so are the tokens of a step.
+//
+// Ranks: rank = ep_rank · tp + tp_rank, ep · tp = world. Rank (ep_rank, tp_rank) holds the
+// contiguous expert range [ep_rank · E/ep, (ep_rank + 1) · E/ep) — contiguous rather than
+// e % ep so that the ops take a local array plus one offset (MoeArgs::expert0), a checkpoint's
+// expert shards map to ranks by range, and the later all-to-all's destination of a routed row is
+// id / (E/ep) — and of each of those experts the slice [tp_rank · I/tp, (tp_rank + 1) · I/tp)
+// of the intermediate dimension: rows of w1 and w3, columns of w2.
+//
+// Every rank computes the routed contributions of what it holds for every token; one
+// all_reduce(sum) over the whole group combines them (experts x slices partition the routed sum).
+// The shared expert stays whole on every rank and is added once, after the combine.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/linear_weight.h"
+#include "model/config.h"
+
+namespace dsv4 {
+
+namespace dist {
+class Communicator;
+}
+
+// What the user asks for: sizes only.
+struct ParallelLayout {
+  int expert_parallel = 1;  // ep: ranks the routed experts are spread over
+  int moe_tensor_parallel = 1;  // tp: slices of every expert's intermediate dimension
+};
+
+struct Parallel {
+  dist::Communicator* comm = nullptr;  // null: one rank (everything local, no collectives)
+  int rank = 0, world = 1;
+  int ep = 1, ep_rank = 0;
+  int tp = 1, tp_rank = 0;
+
+  bool distributed() const { return comm != nullptr && world > 1; }
+  // Routed experts held here: [expert_begin, expert_begin + expert_count) of E.
+  int64_t expert_begin(int64_t E) const { return ep_rank * (E / ep); }
+  int64_t expert_count(int64_t E) const { return E / ep; }
+  bool holds_expert(int64_t e, int64_t E) const { return e >= expert_begin(E) && e < expert_begin(E) + expert_count(E); }
+  // The intermediate slice held of each of them: [slice_begin, slice_begin + slice_size) of I.
+  int64_t slice_begin(int64_t I) const { return tp_rank * (I / tp); }
+  int64_t slice_size(int64_t I) const { return I / tp; }
+  std::string describe() const;  // "rank 1 of 4: experts 8..15 of 16, intermediate 0..127 of 256"
+};
+
+// The multiple of which an expert's intermediate slice must be (for each format): FP8 experts
+// have 128x128 weight-scale blocks; MXFP4 experts 1x32 scales along w2's K, but the official
+// numerics quantize w2's input in 1x128 FP8 blocks along the same dimension, so a slice may not
+// split those either (128); NVFP4 1x16 weight and activation blocks (16); BF16 any (1).
+int64_t expert_slice_multiple(ExpertFormat format);
+
+// The layout of `comm`'s rank (null comm: one rank, the layout must be 1 x 1). Throws dsv4::Error
+// saying what is wrong: sizes below 1, ep · tp different from the world size, routed experts not
+// divisible by ep, the intermediate size not divisible by tp or its slice not a multiple of the
+// format's block (expert_slice_multiple).
+Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, const ModelConfig& config,
+                       ExpertFormat format);
+
+// The checks of make_parallel on a layout already made (the format is only known once a
+// checkpoint is bound).
+void validate_parallel(const Parallel& p, const ModelConfig& config, ExpertFormat format);
+
+// The routed-output combine: y [count] summed over the group in place (every rank gets the
+// same bits). One rank: nothing. `stream` is the backend's queue (Ops::native_stream()). The seam where
+// an all-to-all combine of dispatched rows will replace the all-reduce.
+void combine_routed(const Parallel& p, float* y, int64_t count, void* stream);
+
+}  // namespace dsv4

@@ -1,0 +1,237 @@
+// The forward pass over several ranks of the CPU communicator (model/parallel.h) against one
+// rank: expert-parallel routed experts (EP 2 and 4), tensor-parallel experts (TP-MoE 2) and both
+// (EP 2 x TP 2), on golden-a and on a random model with more experts, in exact and official
+// numerics. Each rank is a thread with its own CpuOps (one worker) and its own model holding only
+// its share. Logits must match one rank's to fp32 reordering (the routed sum is combined in
+// another order) with the same argmax, and be bit-identical on every rank.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "backends/cpu/cpu_ops.h"
+#include "core/thread_pool.h"
+#include "dist/communicator.h"
+#include "model/parallel.h"
+#include "model/random_weights.h"
+#include "model/transformer.h"
+#include "rank_runner.h"
+#include "support/test_support.h"
+
+namespace dsv4::test {
+namespace {
+
+constexpr double kTimeout = 120.0;
+
+const std::vector<int64_t> kPrompt = {0, 17, 512, 1000, 3, 77, 1500, 42, 9, 2047, 100, 5, 640, 1280, 31, 8};
+
+struct Layout {
+  int ep = 1, tp = 1;
+  int world() const { return ep * tp; }
+};
+std::string layout_str(const Layout& l) { return fmt::format("ep{}xtp{}", l.ep, l.tp); }
+
+// Builds a rank's model: given the rank's CPU backend and its Parallel.
+using ModelMaker = std::function<std::unique_ptr<Transformer>(Ops& ops, const Parallel& parallel)>;
+
+struct Diff {
+  double max_abs = 0, ref_max = 0;
+  int64_t argmax_mismatches = 0;
+};
+
+Diff compare_logits(const Floats& got, const Floats& want, int64_t V) {
+  Diff d;
+  for (size_t i = 0; i < want.size(); ++i) {
+    d.max_abs = std::max(d.max_abs, std::fabs(double(got[i]) - double(want[i])));
+    d.ref_max = std::max(d.ref_max, std::fabs(double(want[i])));
+  }
+  for (size_t r = 0; r < want.size() / size_t(V); ++r) {
+    const auto g = std::max_element(got.begin() + int64_t(r) * V, got.begin() + int64_t(r + 1) * V) - got.begin();
+    const auto w = std::max_element(want.begin() + int64_t(r) * V, want.begin() + int64_t(r + 1) * V) - want.begin();
+    if (g != w) ++d.argmax_mismatches;
+  }
+  return d;
+}
+
+// Prefill of kPrompt on every rank of `layout`; returns rank 0's logits after checking that every
+// rank's are the same bits.
+Floats parallel_prefill(const Layout& layout, const ModelMaker& make, Numerics numerics, const ModelConfig& config) {
+  const int world = layout.world();
+  std::vector<Floats> logits(static_cast<size_t>(world));
+  const auto errors = dist::test::run_in_threads(world, kTimeout, [&](dist::Communicator& comm) {
+    ThreadPool pool(1);
+    CpuOps ops(pool);
+    const Parallel parallel = make_parallel(&comm, {layout.ep, layout.tp}, config, config.expert_format);
+    const std::unique_ptr<Transformer> model = make(ops, parallel);
+    ForwardOptions o;
+    o.numerics = numerics;
+    logits[size_t(comm.rank())] = model->prefill(kPrompt, o).logits;
+  });
+  for (int r = 0; r < world; ++r) EXPECT_EQ(errors[size_t(r)], "") << "rank " << r;
+  for (int r = 1; r < world; ++r)
+    EXPECT_TRUE(logits[size_t(r)] == logits[0]) << "rank " << r << "'s logits differ from rank 0's";
+  return logits[0];
+}
+
+void expect_layouts_match(const char* what, const ModelMaker& make, const ModelConfig& config,
+                          const std::vector<Layout>& layouts, Numerics numerics) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  ForwardOptions o;
+  o.numerics = numerics;
+  const Floats want = make(ops, Parallel{})->prefill(kPrompt, o).logits;
+  const int64_t V = config.vocab_size;
+  ASSERT_EQ(int64_t(want.size()), int64_t(kPrompt.size()) * V);
+  for (const Layout& l : layouts) {
+    SCOPED_TRACE(fmt::format("{} {} {}", what, layout_str(l), numerics == Numerics::Official ? "official" : "exact"));
+    const Floats got = parallel_prefill(l, make, numerics, config);
+    ASSERT_EQ(got.size(), want.size());
+    const Diff d = compare_logits(got, want, V);
+    std::printf("%s %s %s: max|dlogit| %.3g (max|logit| %.3g, relative %.3g), argmax mismatches %lld\n", what,
+                layout_str(l).c_str(), numerics == Numerics::Official ? "official" : "exact", d.max_abs, d.ref_max,
+                d.max_abs / d.ref_max, static_cast<long long>(d.argmax_mismatches));
+    EXPECT_LE(d.max_abs, 1e-5 * d.ref_max);  // measured <= 6e-7 (a missing combine: ~2e-2)
+    EXPECT_EQ(d.argmax_mismatches, 0);
+  }
+  std::printf("%s: %.1f s\n", what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// ---- golden-a: 16 MXFP4 experts, I = 256 (FP8 shared expert)
+
+ModelMaker golden_maker() {
+  return [](Ops& ops, const Parallel& p) { return std::make_unique<Transformer>(golden_dir("golden-a"), &ops, p); };
+}
+
+ModelConfig golden_config() { return ModelConfig::from_file(golden_dir("golden-a") + "/config.json"); }
+
+TEST(ModelParallel, GoldenAExact) {
+  expect_layouts_match("golden-a", golden_maker(), golden_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 2}}, Numerics::Exact);
+}
+
+TEST(ModelParallel, GoldenAOfficial) {
+  expect_layouts_match("golden-a", golden_maker(), golden_config(), {{2, 1}, {1, 2}}, Numerics::Official);
+}
+
+// ---- random weights: 2 layers (one CSA with the indexer), 32 experts: every rank holds several
+
+RandomWeightsOptions random_options() {
+  RandomWeightsOptions o;
+  o.shape = "tiny";
+  o.layers = 2;
+  o.experts = 32;
+  o.seed = 11;
+  return o;
+}
+
+// Each rank generates only its experts (the range of its expert-parallel rank).
+ModelMaker random_maker() {
+  return [](Ops& ops, const Parallel& p) {
+    RandomWeightsOptions o = random_options();
+    if (p.ep > 1) o.share = {p.expert_begin(o.experts), p.expert_count(o.experts)};
+    RandomModel m = make_random_model(o, ops);
+    return std::make_unique<Transformer>(std::move(m.config), std::move(m.checkpoint), &ops, p);
+  };
+}
+
+ModelConfig random_config() {
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  RandomWeightsOptions o = random_options();
+  o.share = {0, 1};
+  o.layers = 1;
+  ModelConfig c = make_random_model(o, ops).config;
+  return c;
+}
+
+TEST(ModelParallel, RandomWeightsExact) {
+  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}}, Numerics::Exact);
+}
+
+TEST(ModelParallel, RandomWeightsOfficial) {
+  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}}, Numerics::Official);
+}
+
+// A rank of a random model holds only its share of the routed experts.
+TEST(ModelParallel, RandomShareHoldsOnlyItsExperts) {
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  RandomWeightsOptions o = random_options();
+  o.share = {8, 8};
+  const RandomModel m = make_random_model(o, ops);
+  EXPECT_TRUE(m.checkpoint->contains("layers.0.ffn.experts.8.w1.weight"));
+  EXPECT_TRUE(m.checkpoint->contains("layers.1.ffn.experts.15.w2.scale"));
+  EXPECT_FALSE(m.checkpoint->contains("layers.0.ffn.experts.7.w1.weight"));
+  EXPECT_FALSE(m.checkpoint->contains("layers.0.ffn.experts.16.w3.weight"));
+  EXPECT_TRUE(m.checkpoint->contains("layers.0.ffn.shared_experts.w1.weight"));
+}
+
+// ---- layouts that cannot be made, reported with what is wrong
+
+std::string layout_error(const Parallel& p) {
+  try {
+    Transformer model(golden_dir("golden-a"), nullptr, p);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+Parallel layout(int world, int ep, int tp, int rank = 0) {
+  Parallel p;
+  p.world = world;
+  p.rank = rank;
+  p.ep = ep;
+  p.tp = tp;
+  p.ep_rank = rank / tp;
+  p.tp_rank = rank % tp;
+  return p;
+}
+
+TEST(ModelParallel, LayoutErrorsSayWhatIsWrong) {
+  // 16 experts over 3 ranks.
+  EXPECT_NE(layout_error(layout(3, 3, 1)).find("16 routed experts cannot be split evenly over expert-parallel size 3"),
+            std::string::npos)
+      << layout_error(layout(3, 3, 1));
+  // I = 256 over 4 slices: 64, not a multiple of MXFP4's 128 (the official FP8 activation blocks).
+  const std::string tp4 = layout_error(layout(4, 1, 4, 1));
+  EXPECT_NE(tp4.find("moe-tensor-parallel size 4 gives mxfp4 experts an intermediate slice of 64"), std::string::npos)
+      << tp4;
+  // I = 256 over 3 slices.
+  EXPECT_NE(layout_error(layout(3, 1, 3)).find("moe_intermediate_size 256 cannot be split evenly over moe-tensor-parallel size 3"),
+            std::string::npos);
+  // More ranks in the layout than in the group, and fewer.
+  EXPECT_NE(layout_error(layout(2, 2, 2)).find("expert-parallel size 2 x moe-tensor-parallel size 2 = 4 ranks, but the group has 2"),
+            std::string::npos)
+      << layout_error(layout(2, 2, 2));
+  EXPECT_NE(layout_error(layout(4, 2, 1)).find("= 2 ranks, but the group has 4"), std::string::npos);
+  // The slice block per format.
+  EXPECT_EQ(expert_slice_multiple(ExpertFormat::FP8), 128);
+  EXPECT_EQ(expert_slice_multiple(ExpertFormat::MXFP4), 128);
+  EXPECT_EQ(expert_slice_multiple(ExpertFormat::NVFP4), 16);
+}
+
+// make_parallel over a real communicator: the rank's coordinates.
+TEST(ModelParallel, RankCoordinates) {
+  const ModelConfig c = golden_config();
+  std::mutex mu;
+  std::vector<std::pair<int, int>> coords(4);
+  const auto errors = dist::test::run_in_threads(4, kTimeout, [&](dist::Communicator& comm) {
+    const Parallel p = make_parallel(&comm, {2, 2}, c, ExpertFormat::MXFP4);
+    std::lock_guard<std::mutex> lock(mu);
+    coords[size_t(comm.rank())] = {p.ep_rank, p.tp_rank};
+    EXPECT_EQ(p.expert_begin(16), 8 * p.ep_rank);
+    EXPECT_EQ(p.slice_begin(256), 128 * p.tp_rank);
+  });
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  EXPECT_EQ(coords, (std::vector<std::pair<int, int>>{{0, 0}, {0, 1}, {1, 0}, {1, 1}}));
+}
+
+}  // namespace
+}  // namespace dsv4::test
