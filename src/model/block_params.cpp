@@ -42,12 +42,29 @@ BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, cons
   b.hc_ffn = prepare_hc(w.hc_ffn, store);
 
   AttentionParams& a = b.attn;
+  a.heads = config.num_heads;
+  a.groups = config.o_groups;
   a.wq_a = store.weight(w.attn.wq_a);
-  a.wq_b = store.weight(w.attn.wq_b);
   a.wkv = store.weight(w.attn.wkv);
-  a.wo_a = store.weight(w.attn.wo_a);
-  a.wo_b = store.weight(w.attn.wo_b);
-  a.sink = store.f32(w.attn.attn_sink);
+  if (parallel != nullptr && parallel->attn_tp > 1) {  // this rank's heads and their output groups
+    const int64_t D = config.head_dim, orank = config.o_lora_rank;
+    const int64_t h0 = parallel->head_begin(a.heads), g0 = parallel->group_begin(a.groups);
+    a.heads = parallel->head_count(a.heads);
+    a.groups = parallel->group_count(a.groups);
+    a.wq_b = store.weight(weight_rows(w.attn.wq_b, h0 * D, a.heads * D));
+    a.wo_a = store.weight(weight_rows(w.attn.wo_a, g0 * orank, a.groups * orank));
+    a.wo_b = store.weight(weight_columns(w.attn.wo_b, g0 * orank, a.groups * orank, store));
+    TensorView sink = w.attn.attn_sink;
+    if (sink.dtype != DType::F32 || sink.ndim() != 1) fail("{}: attn_sink must be F32 [H]", b.scope);
+    sink.data = sink.as<float>() + h0;
+    sink.shape = {a.heads};
+    a.sink = store.f32(sink);
+  } else {
+    a.wq_b = store.weight(w.attn.wq_b);
+    a.wo_a = store.weight(w.attn.wo_a);
+    a.wo_b = store.weight(w.attn.wo_b);
+    a.sink = store.f32(w.attn.attn_sink);
+  }
   a.q_norm = store.f32(w.attn.q_norm);
   a.kv_norm = store.f32(w.attn.kv_norm);
   const RopeFrequencies freqs = rope_frequencies(spec.rope, config.rope_head_dim);

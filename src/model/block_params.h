@@ -34,8 +34,10 @@ struct IndexerParams {
 };
 
 struct AttentionParams {
-  LinearWeight wq_a, wq_b, wkv, wo_a, wo_b;
-  const float* sink = nullptr;
+  int64_t heads = 0;   // query heads held here (all H, or a tensor-parallel share: model/parallel.h)
+  int64_t groups = 0;  // the output groups they make up (o_groups, or a share)
+  LinearWeight wq_a, wq_b, wkv, wo_a, wo_b;  // wq_b rows, wo_a rows, wo_b columns: the heads' share
+  const float* sink = nullptr;  // [heads]
   const float* q_norm = nullptr;
   const float* kv_norm = nullptr;
   RopeTable rope;

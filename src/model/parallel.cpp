@@ -6,8 +6,8 @@
 namespace dsv4 {
 
 std::string Parallel::describe() const {
-  return fmt::format("rank {} of {} (expert-parallel {} of {}, moe-tensor-parallel {} of {})", rank, world, ep_rank,
-                     ep, tp_rank, tp);
+  return fmt::format("rank {} of {} (expert-parallel {} of {}, moe-tensor-parallel {} of {}, attention heads {} of {})",
+                     rank, world, ep_rank, ep, tp_rank, tp, attn_rank, attn_tp);
 }
 
 int64_t expert_slice_multiple(ExpertFormat format) {
@@ -22,10 +22,25 @@ int64_t expert_slice_multiple(ExpertFormat format) {
 
 void validate_parallel(const Parallel& p, const ModelConfig& c, ExpertFormat format) {
   if (p.ep < 1 || p.tp < 1) fail("parallel layout: expert-parallel size {} and moe-tensor-parallel size {} must be >= 1", p.ep, p.tp);
-  if (int64_t(p.ep) * p.tp != p.world)
-    fail("parallel layout: expert-parallel size {} x moe-tensor-parallel size {} = {} ranks, but the group has {}", p.ep,
-         p.tp, int64_t(p.ep) * p.tp, p.world);
+  if (int64_t(p.ep) * p.tp != p.world && int64_t(p.ep) * p.tp != 1)
+    fail("parallel layout: expert-parallel size {} x moe-tensor-parallel size {} = {} ranks, but the group has {} (the "
+         "routed experts are laid out over every rank, or replicated with 1 x 1)",
+         p.ep, p.tp, int64_t(p.ep) * p.tp, p.world);
   if (p.rank < 0 || p.rank >= p.world) fail("parallel layout: rank {} outside a group of {}", p.rank, p.world);
+  if (p.attn_tp != 1 && p.attn_tp != p.world)
+    fail("parallel layout: attention tensor-parallel size {} must be 1 (replicated) or the group's {} ranks", p.attn_tp,
+         p.world);
+  if (p.attn_tp > 1) {
+    const int64_t H = c.num_heads, G = c.o_groups;
+    if (H % p.attn_tp != 0 || G % p.attn_tp != 0)
+      fail("parallel layout: {} attention heads in {} output groups cannot be split evenly over attention "
+           "tensor-parallel size {} (each rank takes whole groups)",
+           H, G, p.attn_tp);
+    if ((H / p.attn_tp * c.head_dim) % 128 != 0 || (G / p.attn_tp * c.o_lora_rank) % 128 != 0)
+      fail("parallel layout: attention tensor-parallel size {} gives shares of wq_b ({} rows) or wo_a/wo_b ({} "
+           "rows/columns) that split their FP8 128x128 scale blocks",
+           p.attn_tp, H / p.attn_tp * c.head_dim, G / p.attn_tp * c.o_lora_rank);
+  }
   const int64_t E = c.n_routed_experts, I = c.moe_intermediate_size;
   if (E % p.ep != 0)
     fail("parallel layout: {} routed experts cannot be split evenly over expert-parallel size {}", E, p.ep);
@@ -50,12 +65,19 @@ Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, c
     p.ep_rank = p.rank / p.tp;
     p.tp_rank = p.rank % p.tp;
   }
+  p.attn_tp = layout.attention_tensor_parallel;
+  p.attn_rank = p.attn_tp > 1 ? p.rank : 0;
   validate_parallel(p, config, format);
   return p;
 }
 
+void combine_attention(const Parallel& p, float* out, int64_t count, void* stream) {
+  if (!p.distributed() || p.attn_tp == 1) return;
+  p.comm->all_reduce(out, out, size_t(count), DType::F32, dist::ReduceOp::sum, stream);
+}
+
 void combine_routed(const Parallel& p, float* y, int64_t count, void* stream) {
-  if (!p.distributed()) return;
+  if (!p.distributed() || p.ep * p.tp == 1) return;
   p.comm->all_reduce(y, y, size_t(count), DType::F32, dist::ReduceOp::sum, stream);
 }
 

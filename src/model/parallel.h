@@ -3,7 +3,8 @@
 // dimension (tensor-parallel experts, TP-MoE). Everything else (embedding, attention, router,
 // shared expert, head) is replicated on every rank, and so are the tokens of a step.
 //
-// Ranks: rank = ep_rank · tp + tp_rank, ep · tp = world. Rank (ep_rank, tp_rank) holds the
+// Ranks: rank = ep_rank · tp + tp_rank, ep · tp = world (or 1 x 1: the routed experts
+// replicated, e.g. with only the attention split). Rank (ep_rank, tp_rank) holds the
 // contiguous expert range [ep_rank · E/ep, (ep_rank + 1) · E/ep) — contiguous rather than
 // e % ep so that the ops take a local array plus one offset (MoeArgs::expert0), a checkpoint's
 // expert shards map to ranks by range, and the later all-to-all's destination of a routed row is
@@ -13,6 +14,15 @@
 // Every rank computes the routed contributions of what it holds for every token; one
 // all_reduce(sum) over the whole group combines them (experts x slices partition the routed sum).
 // The shared expert stays whole on every rank and is added once, after the combine.
+//
+// Attention is either replicated or tensor parallel over the heads of the whole group
+// (attn_tp = world): V4 has one KV head, so the KV projection (wkv, kv_norm), the compressors,
+// the indexer (its own heads, wq_b and weights_proj: its top-k must be the same on every rank)
+// and the KV cache are replicated on every rank, as are wq_a and q_norm (the low-rank query
+// qr feeds the indexer too); rank r takes the query heads [r·H/tp, (r+1)·H/tp) — those rows of
+// wq_b and entries of attn_sink —, the o_groups those heads make up (G/tp whole groups: those
+// rows of the grouped wo_a) and the matching columns of wo_b, whose partial outputs [S, d] are
+// summed over the group (one all_reduce per layer).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +41,7 @@ class Communicator;
 struct ParallelLayout {
   int expert_parallel = 1;  // ep: ranks the routed experts are spread over
   int moe_tensor_parallel = 1;  // tp: slices of every expert's intermediate dimension
+  int attention_tensor_parallel = 1;  // 1 (replicated) or the world size (heads split)
 };
 
 struct Parallel {
@@ -38,6 +49,7 @@ struct Parallel {
   int rank = 0, world = 1;
   int ep = 1, ep_rank = 0;
   int tp = 1, tp_rank = 0;
+  int attn_tp = 1, attn_rank = 0;  // attention heads over the group (attn_rank = rank)
 
   bool distributed() const { return comm != nullptr && world > 1; }
   // Routed experts held here: [expert_begin, expert_begin + expert_count) of E.
@@ -47,6 +59,11 @@ struct Parallel {
   // The intermediate slice held of each of them: [slice_begin, slice_begin + slice_size) of I.
   int64_t slice_begin(int64_t I) const { return tp_rank * (I / tp); }
   int64_t slice_size(int64_t I) const { return I / tp; }
+  // The query heads held (of H) and the output groups they make up (of G).
+  int64_t head_begin(int64_t H) const { return attn_rank * (H / attn_tp); }
+  int64_t head_count(int64_t H) const { return H / attn_tp; }
+  int64_t group_begin(int64_t G) const { return attn_rank * (G / attn_tp); }
+  int64_t group_count(int64_t G) const { return G / attn_tp; }
   std::string describe() const;  // "rank 1 of 4: experts 8..15 of 16, intermediate 0..127 of 256"
 };
 
@@ -57,15 +74,19 @@ struct Parallel {
 int64_t expert_slice_multiple(ExpertFormat format);
 
 // The layout of `comm`'s rank (null comm: one rank, the layout must be 1 x 1). Throws dsv4::Error
-// saying what is wrong: sizes below 1, ep · tp different from the world size, routed experts not
+// saying what is wrong: sizes below 1, ep · tp neither the world size nor 1, routed experts not
 // divisible by ep, the intermediate size not divisible by tp or its slice not a multiple of the
-// format's block (expert_slice_multiple).
+// format's block (expert_slice_multiple); attention tensor parallel over other than 1 or all
+// ranks, heads or output groups not divisible, or a share that splits an FP8 128-block.
 Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, const ModelConfig& config,
                        ExpertFormat format);
 
 // The checks of make_parallel on a layout already made (the format is only known once a
 // checkpoint is bound).
 void validate_parallel(const Parallel& p, const ModelConfig& config, ExpertFormat format);
+
+// The attention output's combine under tensor-parallel attention: out [count] summed in place.
+void combine_attention(const Parallel& p, float* out, int64_t count, void* stream);
 
 // The routed-output combine: y [count] summed over the group in place (every rank gets the
 // same bits). One rank: nothing. `stream` is the backend's queue (Ops::native_stream()). The seam where

@@ -1,6 +1,6 @@
 // The forward pass over several ranks of the CPU communicator (model/parallel.h) against one
-// rank: expert-parallel routed experts (EP 2 and 4), tensor-parallel experts (TP-MoE 2) and both
-// (EP 2 x TP 2), on golden-a and on a random model with more experts, in exact and official
+// rank: expert-parallel routed experts (EP 2 and 4), tensor-parallel experts (TP-MoE 2), both
+// (EP 2 x TP 2) and tensor-parallel attention over heads (alone and with EP or TP-MoE), on golden-a and on a random model with more experts, in exact and official
 // numerics. Each rank is a thread with its own CpuOps (one worker) and its own model holding only
 // its share. Logits must match one rank's to fp32 reordering (the routed sum is combined in
 // another order) with the same argmax, and be bit-identical on every rank.
@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -20,6 +21,7 @@
 #include "dist/communicator.h"
 #include "model/parallel.h"
 #include "model/random_weights.h"
+#include "model/recorder.h"
 #include "model/transformer.h"
 #include "rank_runner.h"
 #include "support/test_support.h"
@@ -32,10 +34,10 @@ constexpr double kTimeout = 120.0;
 const std::vector<int64_t> kPrompt = {0, 17, 512, 1000, 3, 77, 1500, 42, 9, 2047, 100, 5, 640, 1280, 31, 8};
 
 struct Layout {
-  int ep = 1, tp = 1;
-  int world() const { return ep * tp; }
+  int ep = 1, tp = 1, attn = 1;  // expert parallel, MoE tensor parallel, attention tensor parallel
+  int world() const { return std::max(ep * tp, attn); }
 };
-std::string layout_str(const Layout& l) { return fmt::format("ep{}xtp{}", l.ep, l.tp); }
+std::string layout_str(const Layout& l) { return fmt::format("ep{}xtp{}/attn{}", l.ep, l.tp, l.attn); }
 
 // Builds a rank's model: given the rank's CPU backend and its Parallel.
 using ModelMaker = std::function<std::unique_ptr<Transformer>(Ops& ops, const Parallel& parallel)>;
@@ -59,24 +61,41 @@ Diff compare_logits(const Floats& got, const Floats& want, int64_t V) {
   return d;
 }
 
-// Prefill of kPrompt on every rank of `layout`; returns rank 0's logits after checking that every
-// rank's are the same bits.
-Floats parallel_prefill(const Layout& layout, const ModelMaker& make, Numerics numerics, const ModelConfig& config) {
+// A prefill's logits and the sub-layer outputs the combines produce ("layer<L>/attn_out",
+// "layer<L>/ffn_out").
+struct PrefillOut {
+  Floats logits;
+  std::map<std::string, Floats> stages;
+};
+
+PrefillOut run_prefill(const Transformer& model, Numerics numerics) {
+  MemoryRecorder rec;
+  ForwardOptions o;
+  o.numerics = numerics;
+  o.recorder = &rec;
+  PrefillOut out;
+  out.logits = model.prefill(kPrompt, o).logits;
+  for (const MemoryRecorder::Entry& e : rec.entries())
+    if (e.name.ends_with("/attn_out") || e.name.ends_with("/ffn_out")) out.stages[e.name] = e.values;
+  return out;
+}
+
+// Prefill of kPrompt on every rank of `layout`; returns rank 0's result after checking that every
+// rank's logits are the same bits.
+PrefillOut parallel_prefill(const Layout& layout, const ModelMaker& make, Numerics numerics, const ModelConfig& config) {
   const int world = layout.world();
-  std::vector<Floats> logits(static_cast<size_t>(world));
+  std::vector<PrefillOut> outs(static_cast<size_t>(world));
   const auto errors = dist::test::run_in_threads(world, kTimeout, [&](dist::Communicator& comm) {
     ThreadPool pool(1);
     CpuOps ops(pool);
-    const Parallel parallel = make_parallel(&comm, {layout.ep, layout.tp}, config, config.expert_format);
+    const Parallel parallel = make_parallel(&comm, {layout.ep, layout.tp, layout.attn}, config, config.expert_format);
     const std::unique_ptr<Transformer> model = make(ops, parallel);
-    ForwardOptions o;
-    o.numerics = numerics;
-    logits[size_t(comm.rank())] = model->prefill(kPrompt, o).logits;
+    outs[size_t(comm.rank())] = run_prefill(*model, numerics);
   });
   for (int r = 0; r < world; ++r) EXPECT_EQ(errors[size_t(r)], "") << "rank " << r;
   for (int r = 1; r < world; ++r)
-    EXPECT_TRUE(logits[size_t(r)] == logits[0]) << "rank " << r << "'s logits differ from rank 0's";
-  return logits[0];
+    EXPECT_TRUE(outs[size_t(r)].logits == outs[0].logits) << "rank " << r << "'s logits differ from rank 0's";
+  return outs[0];
 }
 
 void expect_layouts_match(const char* what, const ModelMaker& make, const ModelConfig& config,
@@ -84,19 +103,27 @@ void expect_layouts_match(const char* what, const ModelMaker& make, const ModelC
   const auto t0 = std::chrono::steady_clock::now();
   ThreadPool pool(1);
   CpuOps ops(pool);
-  ForwardOptions o;
-  o.numerics = numerics;
-  const Floats want = make(ops, Parallel{})->prefill(kPrompt, o).logits;
+  const PrefillOut want = run_prefill(*make(ops, Parallel{}), numerics);
   const int64_t V = config.vocab_size;
-  ASSERT_EQ(int64_t(want.size()), int64_t(kPrompt.size()) * V);
+  ASSERT_EQ(int64_t(want.logits.size()), int64_t(kPrompt.size()) * V);
+  ASSERT_FALSE(want.stages.empty());
   for (const Layout& l : layouts) {
-    SCOPED_TRACE(fmt::format("{} {} {}", what, layout_str(l), numerics == Numerics::Official ? "official" : "exact"));
-    const Floats got = parallel_prefill(l, make, numerics, config);
-    ASSERT_EQ(got.size(), want.size());
-    const Diff d = compare_logits(got, want, V);
-    std::printf("%s %s %s: max|dlogit| %.3g (max|logit| %.3g, relative %.3g), argmax mismatches %lld\n", what,
-                layout_str(l).c_str(), numerics == Numerics::Official ? "official" : "exact", d.max_abs, d.ref_max,
-                d.max_abs / d.ref_max, static_cast<long long>(d.argmax_mismatches));
+    const char* mode = numerics == Numerics::Official ? "official" : "exact";
+    SCOPED_TRACE(fmt::format("{} {} {}", what, layout_str(l), mode));
+    const PrefillOut got = parallel_prefill(l, make, numerics, config);
+    ASSERT_EQ(got.logits.size(), want.logits.size());
+    const Diff d = compare_logits(got.logits, want.logits, V);
+    double worst_stage = 0;
+    for (const auto& [name, values] : want.stages) {
+      ASSERT_TRUE(got.stages.count(name)) << name;
+      const Diff sd = compare_logits(got.stages.at(name), values, int64_t(values.size()));
+      worst_stage = std::max(worst_stage, sd.max_abs / sd.ref_max);
+      EXPECT_LE(sd.max_abs, 1e-5 * sd.ref_max) << name;
+    }
+    std::printf("%s %s %s: max|dlogit| %.3g (max|logit| %.3g, relative %.3g), argmax mismatches %lld; "
+                "attn_out/ffn_out worst relative %.3g\n",
+                what, layout_str(l).c_str(), mode, d.max_abs, d.ref_max, d.max_abs / d.ref_max,
+                static_cast<long long>(d.argmax_mismatches), worst_stage);
     EXPECT_LE(d.max_abs, 1e-5 * d.ref_max);  // measured <= 6e-7 (a missing combine: ~2e-2)
     EXPECT_EQ(d.argmax_mismatches, 0);
   }
@@ -112,11 +139,13 @@ ModelMaker golden_maker() {
 ModelConfig golden_config() { return ModelConfig::from_file(golden_dir("golden-a") + "/config.json"); }
 
 TEST(ModelParallel, GoldenAExact) {
-  expect_layouts_match("golden-a", golden_maker(), golden_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 2}}, Numerics::Exact);
+  expect_layouts_match("golden-a", golden_maker(), golden_config(),
+                       {{2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 1, 2}, {2, 1, 2}, {1, 2, 2}}, Numerics::Exact);
 }
 
 TEST(ModelParallel, GoldenAOfficial) {
-  expect_layouts_match("golden-a", golden_maker(), golden_config(), {{2, 1}, {1, 2}}, Numerics::Official);
+  expect_layouts_match("golden-a", golden_maker(), golden_config(), {{2, 1}, {1, 2}, {1, 1, 2}, {2, 1, 2}},
+                       Numerics::Official);
 }
 
 // ---- random weights: 2 layers (one CSA with the indexer), 32 experts: every rank holds several
@@ -151,11 +180,12 @@ ModelConfig random_config() {
 }
 
 TEST(ModelParallel, RandomWeightsExact) {
-  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}}, Numerics::Exact);
+  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 1, 2}}, Numerics::Exact);
 }
 
 TEST(ModelParallel, RandomWeightsOfficial) {
-  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}}, Numerics::Official);
+  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 1, 2}},
+                       Numerics::Official);
 }
 
 // A rank of a random model holds only its share of the routed experts.
@@ -183,7 +213,7 @@ std::string layout_error(const Parallel& p) {
   return "";
 }
 
-Parallel layout(int world, int ep, int tp, int rank = 0) {
+Parallel layout(int world, int ep, int tp, int rank = 0, int attn = 1) {
   Parallel p;
   p.world = world;
   p.rank = rank;
@@ -191,6 +221,8 @@ Parallel layout(int world, int ep, int tp, int rank = 0) {
   p.tp = tp;
   p.ep_rank = rank / tp;
   p.tp_rank = rank % tp;
+  p.attn_tp = attn;
+  p.attn_rank = attn > 1 ? rank : 0;
   return p;
 }
 
@@ -211,6 +243,13 @@ TEST(ModelParallel, LayoutErrorsSayWhatIsWrong) {
             std::string::npos)
       << layout_error(layout(2, 2, 2));
   EXPECT_NE(layout_error(layout(4, 2, 1)).find("= 2 ranks, but the group has 4"), std::string::npos);
+  // Attention: 8 heads in 2 output groups over 4 ranks; a size that is neither 1 nor the group.
+  const std::string attn4 = layout_error(layout(4, 1, 1, 0, 4));
+  EXPECT_NE(attn4.find("8 attention heads in 2 output groups cannot be split evenly over attention tensor-parallel size 4"),
+            std::string::npos)
+      << attn4;
+  EXPECT_NE(layout_error(layout(4, 2, 2, 0, 2)).find("attention tensor-parallel size 2 must be 1 (replicated) or the group's 4 ranks"),
+            std::string::npos);
   // The slice block per format.
   EXPECT_EQ(expert_slice_multiple(ExpertFormat::FP8), 128);
   EXPECT_EQ(expert_slice_multiple(ExpertFormat::MXFP4), 128);
