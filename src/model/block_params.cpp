@@ -101,7 +101,7 @@ BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, cons
   m.expert0 = w.ffn.expert0;
   m.experts_total = config.n_routed_experts;
   const int64_t I = config.moe_intermediate_size;
-  const bool sliced = parallel != nullptr && parallel->tp > 1;
+  const bool sliced = parallel != nullptr && parallel->tp > 1 && !w.ffn.sliced;  // else bound as the slice
   for (const ExpertWeights& e : w.ffn.experts)
     m.experts.push_back(prepare_expert(
         sliced ? expert_slice(e, parallel->slice_begin(I), parallel->slice_size(I), store) : e, store));

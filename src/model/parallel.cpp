@@ -71,6 +71,19 @@ Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, c
   return p;
 }
 
+ExpertShare expert_share(const Parallel& p, const ModelConfig& c) {
+  ExpertShare s;
+  if (p.ep > 1) {
+    s.begin = p.expert_begin(c.n_routed_experts);
+    s.count = p.expert_count(c.n_routed_experts);
+  }
+  if (p.tp > 1) {
+    s.slice_begin = p.slice_begin(c.moe_intermediate_size);
+    s.slice_size = p.slice_size(c.moe_intermediate_size);
+  }
+  return s;
+}
+
 void combine_attention(const Parallel& p, float* out, int64_t count, void* stream) {
   if (!p.distributed() || p.attn_tp == 1) return;
   p.comm->all_reduce(out, out, size_t(count), DType::F32, dist::ReduceOp::sum, stream);

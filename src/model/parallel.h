@@ -30,6 +30,7 @@
 
 #include "core/linear_weight.h"
 #include "model/config.h"
+#include "model/weights.h"
 
 namespace dsv4 {
 
@@ -84,6 +85,9 @@ Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, c
 // The checks of make_parallel on a layout already made (the format is only known once a
 // checkpoint is bound).
 void validate_parallel(const Parallel& p, const ModelConfig& config, ExpertFormat format);
+
+// The routed experts (and slices) a rank binds or generates (bind_weights, --random-weights).
+ExpertShare expert_share(const Parallel& p, const ModelConfig& config);
 
 // The attention output's combine under tensor-parallel attention: out [count] summed in place.
 void combine_attention(const Parallel& p, float* out, int64_t count, void* stream);

@@ -13,10 +13,10 @@ namespace {
 
 // The routed experts a rank binds (all of them on one rank). The layout is checked first, so
 // that a bad one is reported as such rather than as a binding error.
-ExpertRange bound_experts(const Parallel& p, const ModelConfig& c) {
-  if (p.ep < 1 || p.tp < 1 || c.n_routed_experts % p.ep != 0) validate_parallel(p, c, c.expert_format);
-  if (p.ep == 1) return {};
-  return {p.expert_begin(c.n_routed_experts), p.expert_count(c.n_routed_experts)};
+ExpertShare bound_experts(const Parallel& p, const ModelConfig& c) {
+  if (p.ep < 1 || p.tp < 1 || c.n_routed_experts % p.ep != 0 || c.moe_intermediate_size % p.tp != 0)
+    validate_parallel(p, c, c.expert_format);
+  return expert_share(p, c);
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ class Manifest {
 };
 
 void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, const std::string& p, ExpertFormat experts,
-                   const ExpertRange& range) {
+                   const ExpertShare& share) {
   const int64_t d = c.hidden_size, n = c.hc_mult, hd = c.head_dim, H = c.num_heads;
   const int64_t mix = (2 + n) * n;
   m.add(p + "attn_norm.weight", DType::BF16, {d});
@@ -97,13 +97,13 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
     m.add(p + "ffn.gate.tid2eid", DType::I64, {c.vocab_size, c.num_experts_per_tok});
   else
     m.add(p + "ffn.gate.bias", DType::F32, {c.n_routed_experts});
-  const int64_t I = c.moe_intermediate_size;
+  const int64_t I = c.moe_intermediate_size, Ir = share.slice_size >= 0 ? share.slice_size : I;
   for (int e = 0; e < c.n_routed_experts; ++e) {
-    if (!range.holds(e)) continue;
+    if (!share.holds(e)) continue;
     const std::string ep = fmt::format("{}ffn.experts.{}.", p, e);
-    m.expert_linear(ep + "w1", I, d, experts);
-    m.expert_linear(ep + "w2", d, I, experts);
-    m.expert_linear(ep + "w3", I, d, experts);
+    m.expert_linear(ep + "w1", Ir, d, experts);
+    m.expert_linear(ep + "w2", d, Ir, experts);
+    m.expert_linear(ep + "w3", Ir, d, experts);
   }
   if (c.n_shared_experts > 0) {
     m.fp8_linear(p + "ffn.shared_experts.w1", I, d);
@@ -114,7 +114,7 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
 
 }  // namespace
 
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts, const ExpertRange& range) {
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts, const ExpertShare& share) {
   std::vector<TensorSpec> out;
   Manifest m(out);
   const int64_t d = c.hidden_size, n = c.hc_mult;
@@ -124,10 +124,10 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat expe
   m.add("hc_head_fn", DType::F32, {n, n * d});
   m.add("hc_head_base", DType::F32, {n});
   m.add("hc_head_scale", DType::F32, {1});
-  for (int l = 0; l < c.num_layers; ++l) block_tensors(m, c, c.layers[size_t(l)], fmt::format("layers.{}.", l), experts, range);
+  for (int l = 0; l < c.num_layers; ++l) block_tensors(m, c, c.layers[size_t(l)], fmt::format("layers.{}.", l), experts, share);
   for (int i = 0; i < c.num_mtp_layers; ++i) {
     const std::string p = fmt::format("mtp.{}.", i);
-    block_tensors(m, c, c.mtp_layer(i), p, experts, range);
+    block_tensors(m, c, c.mtp_layer(i), p, experts, share);
     m.fp8_linear(p + "e_proj", d, d);
     m.fp8_linear(p + "h_proj", d, d);
     m.add(p + "enorm.weight", DType::BF16, {d});
@@ -159,7 +159,7 @@ namespace {
 
 class Binder {
  public:
-  Binder(const Checkpoint& ckpt, const ModelConfig& c, const ExpertRange& range) : ckpt_(ckpt), c_(c), range_(range) {}
+  Binder(const Checkpoint& ckpt, const ModelConfig& c, const ExpertShare& share) : ckpt_(ckpt), c_(c), share_(share) {}
 
   TensorView tensor(const std::string& name) { return ckpt_.get(name); }
   TensorView tensor_if(const std::string& name) { return ckpt_.contains(name) ? ckpt_.get(name) : TensorView{}; }
@@ -246,12 +246,14 @@ class Binder {
     f.gate = tensor(p + "ffn.gate.weight");
     f.gate_bias = tensor_if(p + "ffn.gate.bias");
     f.tid2eid = tensor_if(p + "ffn.gate.tid2eid");
-    f.expert0 = range_.count < 0 ? 0 : range_.begin;
+    f.expert0 = share_.count < 0 ? 0 : share_.begin;
+    f.sliced = share_.slice_size >= 0;
+    const int64_t Ir = f.sliced ? share_.slice_size : I;
     for (int e = 0; e < c_.n_routed_experts; ++e) {
-      if (!range_.holds(e)) continue;
+      if (!share_.holds(e)) continue;
       const std::string ep = fmt::format("{}ffn.experts.{}.", p, e);
-      f.experts.push_back({expert(ep + "w1", I, d, experts), expert(ep + "w2", d, I, experts),
-                           expert(ep + "w3", I, d, experts)});
+      f.experts.push_back({expert(ep + "w1", Ir, d, experts), expert(ep + "w2", d, Ir, experts),
+                           expert(ep + "w3", Ir, d, experts)});
     }
     if (c_.n_shared_experts > 0)
       f.shared = {fp8(p + "ffn.shared_experts.w1", I, d), fp8(p + "ffn.shared_experts.w2", d, I),
@@ -262,26 +264,42 @@ class Binder {
  private:
   const Checkpoint& ckpt_;
   const ModelConfig& c_;
-  ExpertRange range_;
+  ExpertShare share_;  // as the checkpoint holds it (slice_size < 0: whole experts)
 };
 
 }  // namespace
 
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const ExpertRange& range) {
-  const ExpertFormat experts = detect_expert_format(ckpt, c, range.count < 0 ? 0 : range.begin);
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const ExpertShare& share) {
+  const int64_t first = share.count < 0 ? 0 : share.begin;
+  const ExpertFormat experts = detect_expert_format(ckpt, c, first);
   // The checkpoint's tensors decide; a config that declares a format (expert_dtype,
   // moe_quant_algo) must agree with them. The Flash HF config declares none.
   if (c.expert_format_declared && experts != c.expert_format)
     fail("checkpoint {}: config declares {} routed experts but the tensors are {}", ckpt.dir(),
          expert_format_name(c.expert_format), expert_format_name(experts));
-  if (range.count >= 0 && (range.begin < 0 || range.count == 0 || range.begin + range.count > c.n_routed_experts))
-    fail("checkpoint {}: routed experts [{}, {}) to bind are outside the config's {}", ckpt.dir(), range.begin,
-         range.begin + range.count, c.n_routed_experts);
-  const std::vector<TensorSpec> expected = expected_tensors(c, experts, range);
+  if (share.count >= 0 && (share.begin < 0 || share.count == 0 || share.begin + share.count > c.n_routed_experts))
+    fail("checkpoint {}: routed experts [{}, {}) to bind are outside the config's {}", ckpt.dir(), share.begin,
+         share.begin + share.count, c.n_routed_experts);
+  if (share.slice_size >= 0 &&
+      (share.slice_begin < 0 || share.slice_size == 0 || share.slice_begin + share.slice_size > c.moe_intermediate_size))
+    fail("checkpoint {}: intermediate slice [{}, {}) to bind is outside moe_intermediate_size {}", ckpt.dir(),
+         share.slice_begin, share.slice_begin + share.slice_size, c.moe_intermediate_size);
+  // A share-only checkpoint holds the slices alone; a whole one whole experts (the model cuts them).
+  ExpertShare held = share;
+  if (share.slice_size >= 0) {
+    const std::string w1 = fmt::format("layers.0.ffn.experts.{}.w1.weight", first);
+    const bool sliced = share.slice_size != c.moe_intermediate_size && c.num_layers > 0 && ckpt.contains(w1) &&
+                        !ckpt.entry(w1).shape.empty() && ckpt.entry(w1).shape[0] == share.slice_size;
+    if (!sliced) {
+      held.slice_begin = 0;
+      held.slice_size = -1;
+    }
+  }
+  const std::vector<TensorSpec> expected = expected_tensors(c, experts, held);
 
   std::vector<std::string> missing, mismatched, unexpected;
   std::set<std::string> expected_names;
-  if (range.count >= 0)  // the other ranks' experts may be there too
+  if (share.count >= 0)  // the other ranks' experts may be there too
     for (const TensorSpec& s : expected_tensors(c, experts)) expected_names.insert(s.name);
   for (const TensorSpec& s : expected) {
     expected_names.insert(s.name);
@@ -313,7 +331,7 @@ ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const Ex
     throw Error(msg);
   }
 
-  Binder b(ckpt, c, range);
+  Binder b(ckpt, c, held);
   ModelWeights w;
   w.expert_format = experts;
   w.embed = b.tensor("embed.weight");

@@ -61,6 +61,7 @@ struct MoEWeights {
   TensorView tid2eid;   // I64 [vocab, k] (hash layers); empty otherwise
   std::vector<ExpertWeights> experts;  // the routed experts bound: expert0, expert0 + 1, ...
   int64_t expert0 = 0;
+  bool sliced = false;  // the experts are already a tensor-parallel slice (a share-only checkpoint)
   ExpertWeights shared;                // the shared expert (FP8)
 };
 
@@ -101,26 +102,32 @@ struct TensorSpec {
   Shape shape;
 };
 
-// The routed experts a rank binds (expert parallelism, model/parallel.h): [begin, begin + count)
-// of every layer's; count < 0 = all.
-struct ExpertRange {
+// The routed experts a rank binds (model/parallel.h): [begin, begin + count) of every layer's
+// (expert parallelism; count < 0 = all), and of each the intermediate slice
+// [slice_begin, slice_begin + slice_size) (tensor-parallel experts; slice_size < 0 = whole).
+struct ExpertShare {
   int64_t begin = 0;
   int64_t count = -1;
+  int64_t slice_begin = 0;
+  int64_t slice_size = -1;
   bool holds(int64_t e) const { return count < 0 || (e >= begin && e < begin + count); }
+  bool all() const { return count < 0 && slice_size < 0; }
 };
 
 // Every tensor a checkpoint of this config and expert format holds, in a stable order (global
-// tensors, then layer by layer, then MTP). Used by the binder and by make-model. With a range,
-// only the routed experts in it (a rank's share).
-std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts, const ExpertRange& range = {});
+// tensors, then layer by layer, then MTP). Used by the binder and by make-model. With a share,
+// only its routed experts, and with a slice those at the slice's shapes (w1/w3 [n, d], w2
+// [d, n]: the tensors of a share-only checkpoint, e.g. a rank's --random-weights).
+std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts, const ExpertShare& share = {});
 
 // Detects the routed-expert format from the checkpoint's tensors (layer 0, expert `expert`).
 ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& config, int64_t expert = 0);
 
 // Binds and validates. Throws one dsv4::Error listing every missing tensor, every dtype or shape
-// mismatch, and every unexpected tensor. With a range, only the routed experts in it are bound
-// and required; the others' tensors may be present (a whole checkpoint: never read) or absent
-// (a share).
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config, const ExpertRange& range = {});
+// mismatch, and every unexpected tensor. With a share, only its routed experts are bound and
+// required; the others' tensors may be present (a whole checkpoint: never read) or absent (a
+// share-only checkpoint). With a slice, the experts' tensors may be whole (bound whole: the
+// model cuts them, reading only the slice) or the slice's alone (MoEWeights::sliced).
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config, const ExpertShare& share = {});
 
 }  // namespace dsv4

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,9 +18,11 @@
 #include <fmt/format.h>
 
 #include "backends/cpu/cpu_ops.h"
+#include "cache/paged_kv_cache.h"
 #include "core/thread_pool.h"
 #include "dist/communicator.h"
 #include "model/parallel.h"
+#include "model/presets.h"
 #include "model/random_weights.h"
 #include "model/recorder.h"
 #include "model/transformer.h"
@@ -159,33 +162,82 @@ RandomWeightsOptions random_options() {
   return o;
 }
 
-// Each rank generates only its experts (the range of its expert-parallel rank).
+ModelConfig random_config();
+
+// Each rank generates only its share: its experts, and of each its intermediate slice.
 ModelMaker random_maker() {
   return [](Ops& ops, const Parallel& p) {
     RandomWeightsOptions o = random_options();
-    if (p.ep > 1) o.share = {p.expert_begin(o.experts), p.expert_count(o.experts)};
+    o.share = expert_share(p, random_config());
     RandomModel m = make_random_model(o, ops);
     return std::make_unique<Transformer>(std::move(m.config), std::move(m.checkpoint), &ops, p);
   };
 }
 
 ModelConfig random_config() {
-  ThreadPool pool(1);
-  CpuOps ops(pool);
-  RandomWeightsOptions o = random_options();
-  o.share = {0, 1};
-  o.layers = 1;
-  ModelConfig c = make_random_model(o, ops).config;
-  return c;
+  PresetOverrides ov;
+  ov.layers = random_options().layers;
+  ov.experts = random_options().experts;
+  ov.expert_format = ExpertFormat::MXFP4;
+  return preset_config(random_options().shape, ov);
 }
 
 TEST(ModelParallel, RandomWeightsExact) {
-  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 1, 2}}, Numerics::Exact);
+  expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 2}, {2, 1, 2}},
+                       Numerics::Exact);
 }
 
 TEST(ModelParallel, RandomWeightsOfficial) {
   expect_layouts_match("random", random_maker(), random_config(), {{2, 1}, {4, 1}, {1, 2}, {2, 1, 2}},
                        Numerics::Official);
+}
+
+// ---- the cached forward (the paged decode cache): a chunked prefill of two sequences in one
+// batch, then decode steps of both, every rank with its own (replicated) cache
+
+Floats cached_run(const Transformer& model, Ops& ops) {
+  Cache cache(model.config(), ops, 256ull << 20, 2, CacheFormat::Reference);
+  const std::vector<int64_t> a(kPrompt.begin(), kPrompt.begin() + 10), b(kPrompt.begin() + 4, kPrompt.end());
+  cache.manager.admit(1, int64_t(a.size()));
+  cache.manager.admit(2, int64_t(b.size()));
+  Floats out;
+  BatchResult r = model.forward({{1, 0, a, true}, {2, 0, b, false}}, cache.storage);
+  out = r.logits;
+  int64_t la = int64_t(a.size()), lb = int64_t(b.size());
+  for (int step = 0; step < 4; ++step) {
+    cache.manager.extend(1, la + 1);
+    cache.manager.extend(2, lb + 1);
+    r = model.forward({{1, la, {kPrompt[size_t(step)]}, true}, {2, lb, {kPrompt[size_t(15 - step)]}, true}}, cache.storage);
+    out.insert(out.end(), r.logits.begin(), r.logits.end());
+    ++la;
+    ++lb;
+  }
+  return out;
+}
+
+TEST(ModelParallel, GoldenACachedDecode) {
+  const ModelConfig config = golden_config();
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  const Floats want = cached_run(Transformer(golden_dir("golden-a"), &ops), ops);
+  for (const Layout& l : std::vector<Layout>{{2, 1}, {1, 2, 2}, {2, 2}}) {
+    SCOPED_TRACE(layout_str(l));
+    std::vector<Floats> got(static_cast<size_t>(l.world()));
+    const auto errors = dist::test::run_in_threads(l.world(), kTimeout, [&](dist::Communicator& comm) {
+      ThreadPool rank_pool(1);
+      CpuOps rank_ops(rank_pool);
+      const Parallel p = make_parallel(&comm, {l.ep, l.tp, l.attn}, config, config.expert_format);
+      got[size_t(comm.rank())] = cached_run(Transformer(golden_dir("golden-a"), &rank_ops, p), rank_ops);
+    });
+    for (const auto& e : errors) EXPECT_EQ(e, "");
+    ASSERT_EQ(got[0].size(), want.size());
+    for (size_t r = 1; r < got.size(); ++r) EXPECT_TRUE(got[r] == got[0]) << "rank " << r;
+    const Diff d = compare_logits(got[0], want, config.vocab_size);
+    std::printf("golden-a cached %s: max|dlogit| %.3g (relative %.3g), argmax mismatches %lld\n", layout_str(l).c_str(),
+                d.max_abs, d.max_abs / d.ref_max, static_cast<long long>(d.argmax_mismatches));
+    EXPECT_LE(d.max_abs, 1e-5 * d.ref_max);
+    EXPECT_EQ(d.argmax_mismatches, 0);
+  }
 }
 
 // A rank of a random model holds only its share of the routed experts.
@@ -200,6 +252,32 @@ TEST(ModelParallel, RandomShareHoldsOnlyItsExperts) {
   EXPECT_FALSE(m.checkpoint->contains("layers.0.ffn.experts.7.w1.weight"));
   EXPECT_FALSE(m.checkpoint->contains("layers.0.ffn.experts.16.w3.weight"));
   EXPECT_TRUE(m.checkpoint->contains("layers.0.ffn.shared_experts.w1.weight"));
+}
+
+// A rank's slice of a random expert holds the whole expert's values at its rows / columns.
+TEST(ModelParallel, RandomSliceHoldsTheWholeTensorsValues) {
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  RandomWeightsOptions o = random_options();
+  o.layers = 1;
+  o.share = {4, 2};
+  const RandomModel whole = make_random_model(o, ops);
+  o.share.slice_begin = 128;
+  o.share.slice_size = 128;
+  const RandomModel part = make_random_model(o, ops);
+  const TensorView w1 = whole.checkpoint->get("layers.0.ffn.experts.5.w1.weight");
+  const TensorView w1s = part.checkpoint->get("layers.0.ffn.experts.5.w1.weight");
+  ASSERT_EQ(w1s.shape, (Shape{128, w1.dim(1)}));
+  EXPECT_EQ(0, std::memcmp(w1s.data, w1.bytes() + 128 * w1.dim(1), w1s.nbytes()));
+  const TensorView w2 = whole.checkpoint->get("layers.0.ffn.experts.5.w2.weight");  // [d, I/2] packed
+  const TensorView w2s = part.checkpoint->get("layers.0.ffn.experts.5.w2.weight");
+  ASSERT_EQ(w2s.shape, (Shape{w2.dim(0), 64}));
+  for (int64_t r = 0; r < w2.dim(0); ++r)
+    ASSERT_EQ(0, std::memcmp(w2s.bytes() + r * 64, w2.bytes() + r * 128 + 64, 64)) << "row " << r;
+  const TensorView s2 = whole.checkpoint->get("layers.0.ffn.experts.5.w2.scale");
+  const TensorView s2s = part.checkpoint->get("layers.0.ffn.experts.5.w2.scale");
+  ASSERT_EQ(s2s.shape, (Shape{s2.dim(0), 4}));
+  EXPECT_EQ(s2s.bytes()[0], s2.bytes()[4]);
 }
 
 // ---- layouts that cannot be made, reported with what is wrong
