@@ -2,12 +2,21 @@
 
 #include "core/error.h"
 #include "dist/communicator.h"
+#include "dist/dist_options.h"
 
 namespace dsv4 {
 
 std::string Parallel::describe() const {
   return fmt::format("rank {} of {} (expert-parallel {} of {}, moe-tensor-parallel {} of {}, attention heads {} of {})",
                      rank, world, ep_rank, ep, tp_rank, tp, attn_rank, attn_tp);
+}
+
+ParallelLayout parallel_layout(const dist::DistLayout& l) {
+  if (l.dp > 1)
+    fail("parallel layout: data-parallel size {} is not supported by the model yet (tensor and expert parallelism "
+         "only)",
+         l.dp);
+  return {l.ep, l.moe_tp, l.tp};
 }
 
 int64_t expert_slice_multiple(ExpertFormat format) {

@@ -36,6 +36,7 @@ namespace dsv4 {
 
 namespace dist {
 class Communicator;
+struct DistLayout;
 }
 
 // What the user asks for: sizes only.
@@ -44,6 +45,11 @@ struct ParallelLayout {
   int moe_tensor_parallel = 1;  // tp: slices of every expert's intermediate dimension
   int attention_tensor_parallel = 1;  // 1 (replicated) or the world size (heads split)
 };
+
+// The model's layout of the resolved parallelism flags (dist/dist_options.h): the routed experts
+// as DistLayout lays them out (ep x moe_tp), attention tensor parallel over its tp ranks. Throws
+// for data parallelism (dp > 1), which the model layer does not do yet.
+ParallelLayout parallel_layout(const dist::DistLayout& layout);
 
 struct Parallel {
   dist::Communicator* comm = nullptr;  // null: one rank (everything local, no collectives)

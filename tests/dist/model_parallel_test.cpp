@@ -21,6 +21,7 @@
 #include "cache/paged_kv_cache.h"
 #include "core/thread_pool.h"
 #include "dist/communicator.h"
+#include "dist/dist_options.h"
 #include "model/parallel.h"
 #include "model/presets.h"
 #include "model/random_weights.h"
@@ -240,6 +241,35 @@ TEST(ModelParallel, GoldenACachedDecode) {
   }
 }
 
+// The MTP block (its routed experts and heads are shared out like a layer's): its logits over
+// the prefill's streams match one rank's.
+TEST(ModelParallel, GoldenAMtpLogits) {
+  const ModelConfig config = golden_config();
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  const Transformer one(golden_dir("golden-a"), &ops);
+  const Floats want = one.mtp_logits(one.prefill(kPrompt).streams, kPrompt);
+  ASSERT_FALSE(want.empty());
+  for (const Layout& l : std::vector<Layout>{{2, 1, 2}, {1, 2}}) {
+    SCOPED_TRACE(layout_str(l));
+    std::vector<Floats> got(static_cast<size_t>(l.world()));
+    const auto errors = dist::test::run_in_threads(l.world(), kTimeout, [&](dist::Communicator& comm) {
+      ThreadPool rank_pool(1);
+      CpuOps rank_ops(rank_pool);
+      const Transformer model(golden_dir("golden-a"), &rank_ops,
+                              make_parallel(&comm, {l.ep, l.tp, l.attn}, config, config.expert_format));
+      got[size_t(comm.rank())] = model.mtp_logits(model.prefill(kPrompt).streams, kPrompt);
+    });
+    for (const auto& e : errors) EXPECT_EQ(e, "");
+    ASSERT_EQ(got[0].size(), want.size());
+    const Diff d = compare_logits(got[0], want, config.vocab_size);
+    std::printf("golden-a mtp %s: max|dlogit| %.3g (relative %.3g), argmax mismatches %lld\n", layout_str(l).c_str(),
+                d.max_abs, d.max_abs / d.ref_max, static_cast<long long>(d.argmax_mismatches));
+    EXPECT_LE(d.max_abs, 1e-5 * d.ref_max);
+    EXPECT_EQ(d.argmax_mismatches, 0);
+  }
+}
+
 // A rank of a random model holds only its share of the routed experts.
 TEST(ModelParallel, RandomShareHoldsOnlyItsExperts) {
   ThreadPool pool(1);
@@ -332,6 +362,27 @@ TEST(ModelParallel, LayoutErrorsSayWhatIsWrong) {
   EXPECT_EQ(expert_slice_multiple(ExpertFormat::FP8), 128);
   EXPECT_EQ(expert_slice_multiple(ExpertFormat::MXFP4), 128);
   EXPECT_EQ(expert_slice_multiple(ExpertFormat::NVFP4), 16);
+}
+
+// The parallelism flags' layout as the model's.
+TEST(ModelParallel, LayoutOfTheFlags) {
+  dist::DistOptions o;
+  o.tensor_parallel_size = 4;
+  ParallelLayout l = parallel_layout(dist::resolve_dist_options(o));  // vLLM: experts tensor parallel
+  EXPECT_EQ(l.expert_parallel, 1);
+  EXPECT_EQ(l.moe_tensor_parallel, 4);
+  EXPECT_EQ(l.attention_tensor_parallel, 4);
+  o.enable_expert_parallel = true;
+  l = parallel_layout(dist::resolve_dist_options(o));
+  EXPECT_EQ(l.expert_parallel, 4);
+  EXPECT_EQ(l.moe_tensor_parallel, 1);
+  o.data_parallel_size = 2;
+  try {
+    parallel_layout(dist::resolve_dist_options(o));
+    ADD_FAILURE() << "data parallelism accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("data-parallel size 2 is not supported"), std::string::npos) << e.what();
+  }
 }
 
 // make_parallel over a real communicator: the rank's coordinates.
