@@ -310,6 +310,36 @@ TEST(ModelParallel, RandomSliceHoldsTheWholeTensorsValues) {
   EXPECT_EQ(s2s.bytes()[0], s2.bytes()[4]);
 }
 
+// Binding reads only the share: a whole checkpoint's other experts are not bound; a share-only
+// checkpoint (a rank's random weights) binds with its share and is incomplete without it.
+TEST(ModelParallel, BindsOnlyTheShare) {
+  const Checkpoint golden(golden_dir("golden-a"));
+  const ModelWeights w = bind_weights(golden, golden_config(), {8, 4, 128, 128});
+  const MoEWeights& f = w.layers.at(1).ffn;
+  ASSERT_EQ(f.experts.size(), 4u);
+  EXPECT_EQ(f.expert0, 8);
+  EXPECT_EQ(f.experts[0].w1.name, "layers.1.ffn.experts.8.w1");
+  EXPECT_FALSE(f.sliced);  // whole experts in a whole checkpoint: the model cuts them
+  EXPECT_EQ(f.experts[0].w2.in, 256);
+
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  RandomWeightsOptions o = random_options();
+  o.share = {8, 8, 128, 128};
+  const RandomModel part = make_random_model(o, ops);
+  const ModelWeights pw = bind_weights(*part.checkpoint, part.config, o.share);
+  ASSERT_EQ(pw.layers.at(0).ffn.experts.size(), 8u);
+  EXPECT_TRUE(pw.layers[0].ffn.sliced);
+  EXPECT_EQ(pw.layers[0].ffn.experts[0].w2.in, 128);
+  EXPECT_EQ(pw.layers[0].ffn.experts[0].w1.out, 128);
+  try {
+    bind_weights(*part.checkpoint, part.config);
+    ADD_FAILURE() << "a share bound as the whole model";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
+  }
+}
+
 // ---- layouts that cannot be made, reported with what is wrong
 
 std::string layout_error(const Parallel& p) {
