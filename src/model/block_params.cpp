@@ -46,7 +46,14 @@ BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, cons
   a.groups = config.o_groups;
   a.wq_a = store.weight(w.attn.wq_a);
   a.wkv = store.weight(w.attn.wkv);
-  if (parallel != nullptr && parallel->attn_tp > 1) {  // this rank's heads and their output groups
+  if (parallel != nullptr && parallel->attn_tp > 1 && w.attn.sliced) {  // bound as this rank's heads
+    a.heads = parallel->head_count(a.heads);
+    a.groups = parallel->group_count(a.groups);
+    a.wq_b = store.weight(w.attn.wq_b);
+    a.wo_a = store.weight(w.attn.wo_a);
+    a.wo_b = store.weight(w.attn.wo_b);
+    a.sink = store.f32(w.attn.attn_sink);
+  } else if (parallel != nullptr && parallel->attn_tp > 1) {  // this rank's heads and their output groups
     const int64_t D = config.head_dim, orank = config.o_lora_rank;
     const int64_t h0 = parallel->head_begin(a.heads), g0 = parallel->group_begin(a.groups);
     a.heads = parallel->head_count(a.heads);

@@ -69,7 +69,7 @@ struct BlockParams {
 };
 
 // With `parallel`, the routed experts are this rank's share (w holds only those: bind_weights'
-// ExpertShare) and, under tensor-parallel experts, each is cut to the rank's intermediate slice.
+// WeightShare) and, under tensor-parallel experts, each is cut to the rank's intermediate slice.
 BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope,
                           ParamStore& store, const Parallel* parallel = nullptr);
 HcParams prepare_hc(const HyperConnectionWeights& w, ParamStore& store);

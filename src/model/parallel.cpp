@@ -80,8 +80,8 @@ Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, c
   return p;
 }
 
-ExpertShare expert_share(const Parallel& p, const ModelConfig& c) {
-  ExpertShare s;
+WeightShare weight_share(const Parallel& p, const ModelConfig& c) {
+  WeightShare s;
   if (p.ep > 1) {
     s.begin = p.expert_begin(c.n_routed_experts);
     s.count = p.expert_count(c.n_routed_experts);
@@ -89,6 +89,12 @@ ExpertShare expert_share(const Parallel& p, const ModelConfig& c) {
   if (p.tp > 1) {
     s.slice_begin = p.slice_begin(c.moe_intermediate_size);
     s.slice_size = p.slice_size(c.moe_intermediate_size);
+  }
+  if (p.attn_tp > 1) {
+    s.head_begin = p.head_begin(c.num_heads);
+    s.head_count = p.head_count(c.num_heads);
+    s.group_begin = p.group_begin(c.o_groups);
+    s.group_count = p.group_count(c.o_groups);
   }
   return s;
 }

@@ -92,8 +92,9 @@ Parallel make_parallel(dist::Communicator* comm, const ParallelLayout& layout, c
 // checkpoint is bound).
 void validate_parallel(const Parallel& p, const ModelConfig& config, ExpertFormat format);
 
-// The routed experts (and slices) a rank binds or generates (bind_weights, --random-weights).
-ExpertShare expert_share(const Parallel& p, const ModelConfig& config);
+// The part of the weights a rank binds or generates (bind_weights, --random-weights): its routed
+// experts, their slices and its attention heads.
+WeightShare weight_share(const Parallel& p, const ModelConfig& config);
 
 // The attention output's combine under tensor-parallel attention: out [count] summed in place.
 void combine_attention(const Parallel& p, float* out, int64_t count, void* stream);

@@ -25,7 +25,7 @@ struct RandomWeightsOptions {
   // share's experts, and with a slice only their slices (w1/w3 [n, d], w2 [d, n]). The values of
   // a tensor depend only on its name, the seed and the element's place in the whole tensor, so
   // a share holds exactly the whole model's values of its part.
-  ExpertShare share;
+  WeightShare share;
 };
 
 struct RandomModel {

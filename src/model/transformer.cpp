@@ -11,12 +11,12 @@ namespace dsv4 {
 
 namespace {
 
-// The routed experts a rank binds (all of them on one rank). The layout is checked first, so
-// that a bad one is reported as such rather than as a binding error.
-ExpertShare bound_experts(const Parallel& p, const ModelConfig& c) {
-  if (p.ep < 1 || p.tp < 1 || c.n_routed_experts % p.ep != 0 || c.moe_intermediate_size % p.tp != 0)
-    validate_parallel(p, c, c.expert_format);
-  return expert_share(p, c);
+// The part of the weights a rank binds (all of them on one rank). The layout is checked first,
+// so that a bad one is reported as such rather than as a binding error (with the declared
+// expert format, else the block check waits for the checkpoint's).
+WeightShare bound_share(const Parallel& p, const ModelConfig& c) {
+  validate_parallel(p, c, c.expert_format_declared ? c.expert_format : ExpertFormat::BF16);
+  return weight_share(p, c);
 }
 
 }  // namespace
@@ -31,7 +31,7 @@ Transformer::Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpo
     : config_(std::move(config)),
       parallel_(parallel),
       checkpoint_(std::move(checkpoint)),
-      weights_(bind_weights(*checkpoint_, config_, bound_experts(parallel_, config_))),
+      weights_(bind_weights(*checkpoint_, config_, bound_share(parallel_, config_))),
       ops_(ops != nullptr ? *ops : cpu_ops()),
       store_(std::make_unique<ParamStore>(ops_)) {
   validate_parallel(parallel_, config_, weights_.expert_format);

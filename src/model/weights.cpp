@@ -58,7 +58,7 @@ class Manifest {
 };
 
 void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, const std::string& p, ExpertFormat experts,
-                   const ExpertShare& share) {
+                   const WeightShare& share) {
   const int64_t d = c.hidden_size, n = c.hc_mult, hd = c.head_dim, H = c.num_heads;
   const int64_t mix = (2 + n) * n;
   m.add(p + "attn_norm.weight", DType::BF16, {d});
@@ -68,14 +68,16 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
     m.add(p + "hc_" + which + "_base", DType::F32, {mix});
     m.add(p + "hc_" + which + "_scale", DType::F32, {3});
   }
-  m.add(p + "attn.attn_sink", DType::F32, {H});
+  const int64_t Hr = share.head_count >= 0 ? share.head_count : H;  // the heads held
+  const int64_t Gr = share.head_count >= 0 ? share.group_count : c.o_groups;
+  m.add(p + "attn.attn_sink", DType::F32, {Hr});
   m.add(p + "attn.q_norm.weight", DType::BF16, {c.q_lora_rank});
   m.add(p + "attn.kv_norm.weight", DType::BF16, {hd});
   m.fp8_linear(p + "attn.wq_a", c.q_lora_rank, d);
-  m.fp8_linear(p + "attn.wq_b", H * hd, c.q_lora_rank);
+  m.fp8_linear(p + "attn.wq_b", Hr * hd, c.q_lora_rank);
   m.fp8_linear(p + "attn.wkv", hd, d);
-  m.fp8_linear(p + "attn.wo_a", int64_t(c.o_groups) * c.o_lora_rank, (H / c.o_groups) * hd);
-  m.fp8_linear(p + "attn.wo_b", d, int64_t(c.o_groups) * c.o_lora_rank);
+  m.fp8_linear(p + "attn.wo_a", Gr * c.o_lora_rank, (H / c.o_groups) * hd);
+  m.fp8_linear(p + "attn.wo_b", d, Gr * c.o_lora_rank);
   if (spec.has_compressor()) {
     const int64_t coff = spec.compress_ratio == 4 ? 2 : 1;
     m.add(p + "attn.compressor.wkv.weight", DType::BF16, {coff * hd, d});
@@ -114,7 +116,7 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
 
 }  // namespace
 
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts, const ExpertShare& share) {
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts, const WeightShare& share) {
   std::vector<TensorSpec> out;
   Manifest m(out);
   const int64_t d = c.hidden_size, n = c.hc_mult;
@@ -159,7 +161,7 @@ namespace {
 
 class Binder {
  public:
-  Binder(const Checkpoint& ckpt, const ModelConfig& c, const ExpertShare& share) : ckpt_(ckpt), c_(c), share_(share) {}
+  Binder(const Checkpoint& ckpt, const ModelConfig& c, const WeightShare& share) : ckpt_(ckpt), c_(c), share_(share) {}
 
   TensorView tensor(const std::string& name) { return ckpt_.get(name); }
   TensorView tensor_if(const std::string& name) { return ckpt_.contains(name) ? ckpt_.get(name) : TensorView{}; }
@@ -228,10 +230,12 @@ class Binder {
     a.q_norm = tensor(p + "attn.q_norm.weight");
     a.kv_norm = tensor(p + "attn.kv_norm.weight");
     a.wq_a = fp8(p + "attn.wq_a", c_.q_lora_rank, d);
-    a.wq_b = fp8(p + "attn.wq_b", H * hd, c_.q_lora_rank);
+    a.sliced = share_.head_count >= 0;
+    const int64_t Hr = a.sliced ? share_.head_count : H, Gr = a.sliced ? share_.group_count : c_.o_groups;
+    a.wq_b = fp8(p + "attn.wq_b", Hr * hd, c_.q_lora_rank);
     a.wkv = fp8(p + "attn.wkv", hd, d);
-    a.wo_a = fp8(p + "attn.wo_a", int64_t(c_.o_groups) * c_.o_lora_rank, (H / c_.o_groups) * hd);
-    a.wo_b = fp8(p + "attn.wo_b", d, int64_t(c_.o_groups) * c_.o_lora_rank);
+    a.wo_a = fp8(p + "attn.wo_a", Gr * c_.o_lora_rank, (H / c_.o_groups) * hd);
+    a.wo_b = fp8(p + "attn.wo_b", d, Gr * c_.o_lora_rank);
     if (spec.has_compressor()) {
       a.has_compressor = true;
       a.compressor = compressor(p + "attn.compressor.", spec.compress_ratio, c_.head_dim);
@@ -264,12 +268,12 @@ class Binder {
  private:
   const Checkpoint& ckpt_;
   const ModelConfig& c_;
-  ExpertShare share_;  // as the checkpoint holds it (slice_size < 0: whole experts)
+  WeightShare share_;  // as the checkpoint holds it (slice_size < 0: whole experts)
 };
 
 }  // namespace
 
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const ExpertShare& share) {
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const WeightShare& share) {
   const int64_t first = share.count < 0 ? 0 : share.begin;
   const ExpertFormat experts = detect_expert_format(ckpt, c, first);
   // The checkpoint's tensors decide; a config that declares a format (expert_dtype,
@@ -285,7 +289,7 @@ ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const Ex
     fail("checkpoint {}: intermediate slice [{}, {}) to bind is outside moe_intermediate_size {}", ckpt.dir(),
          share.slice_begin, share.slice_begin + share.slice_size, c.moe_intermediate_size);
   // A share-only checkpoint holds the slices alone; a whole one whole experts (the model cuts them).
-  ExpertShare held = share;
+  WeightShare held = share;
   if (share.slice_size >= 0) {
     const std::string w1 = fmt::format("layers.0.ffn.experts.{}.w1.weight", first);
     const bool sliced = share.slice_size != c.moe_intermediate_size && c.num_layers > 0 && ckpt.contains(w1) &&
@@ -293,6 +297,20 @@ ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const Ex
     if (!sliced) {
       held.slice_begin = 0;
       held.slice_size = -1;
+    }
+  }
+  if (share.head_count >= 0) {
+    if (share.head_begin < 0 || share.head_count == 0 || share.head_begin + share.head_count > c.num_heads ||
+        share.group_begin < 0 || share.group_count <= 0 || share.group_begin + share.group_count > c.o_groups)
+      fail("checkpoint {}: attention heads [{}, {}) / output groups [{}, {}) to bind are outside the config's {} / {}",
+           ckpt.dir(), share.head_begin, share.head_begin + share.head_count, share.group_begin,
+           share.group_begin + share.group_count, c.num_heads, c.o_groups);
+    const std::string wq_b = "layers.0.attn.wq_b.weight";
+    const bool sliced = share.head_count != c.num_heads && c.num_layers > 0 && ckpt.contains(wq_b) &&
+                        !ckpt.entry(wq_b).shape.empty() && ckpt.entry(wq_b).shape[0] == share.head_count * c.head_dim;
+    if (!sliced) {
+      held.head_begin = held.group_begin = 0;
+      held.head_count = held.group_count = -1;
     }
   }
   const std::vector<TensorSpec> expected = expected_tensors(c, experts, held);

@@ -238,9 +238,9 @@ TEST(MoeCuda, GoldenShapesAllFormats) {
 // Expert parallelism: the table is a rank's share [expert0, expert0 + 8) of 16 experts and the
 // ids are global; other ranks' ids are skipped. Bitwise the run with the ids shifted to the table
 // and the others -1.
-TEST(MoeCuda, ExpertShare) {
+TEST(MoeCuda, WeightShare) {
   DSV4_REQUIRE_CUDA_DEVICE();
-  std::mt19937_64 rng(fresh_seed("MoeCuda.ExpertShare"));
+  std::mt19937_64 rng(fresh_seed("MoeCuda.WeightShare"));
   Experts ex;
   ASSERT_TRUE(make_experts(ex, WeightFormat::MXFP4, 8, 256, 256, rng, true));
   std::normal_distribution<float> nd(0.0f, 1.0f);

@@ -152,12 +152,13 @@ TEST(ModelParallel, GoldenAOfficial) {
                        Numerics::Official);
 }
 
-// ---- random weights: 2 layers (one CSA with the indexer), 32 experts: every rank holds several
+// ---- random weights: 4 layers (dense-window, hash-routed, CSA with the indexer, HCA), 32
+// experts: every rank holds several
 
 RandomWeightsOptions random_options() {
   RandomWeightsOptions o;
   o.shape = "tiny";
-  o.layers = 2;
+  o.layers = 4;
   o.experts = 32;
   o.seed = 11;
   return o;
@@ -169,7 +170,7 @@ ModelConfig random_config();
 ModelMaker random_maker() {
   return [](Ops& ops, const Parallel& p) {
     RandomWeightsOptions o = random_options();
-    o.share = expert_share(p, random_config());
+    o.share = weight_share(p, random_config());
     RandomModel m = make_random_model(o, ops);
     return std::make_unique<Transformer>(std::move(m.config), std::move(m.checkpoint), &ops, p);
   };
@@ -308,6 +309,42 @@ TEST(ModelParallel, RandomSliceHoldsTheWholeTensorsValues) {
   const TensorView s2s = part.checkpoint->get("layers.0.ffn.experts.5.w2.scale");
   ASSERT_EQ(s2s.shape, (Shape{s2.dim(0), 4}));
   EXPECT_EQ(s2s.bytes()[0], s2.bytes()[4]);
+}
+
+// A rank's head share of random attention: wq_b rows, attn_sink entries, wo_a rows and wo_b
+// columns of the whole tensors; the indexer's wq_b stays whole.
+TEST(ModelParallel, RandomHeadShareHoldsTheWholeTensorsValues) {
+  ThreadPool pool(1);
+  CpuOps ops(pool);
+  RandomWeightsOptions o = random_options();
+  o.layers = 3;  // layer 2: CSA, with the indexer
+  const RandomModel whole = make_random_model(o, ops);
+  o.share.head_begin = 4;
+  o.share.head_count = 4;
+  o.share.group_begin = 1;
+  o.share.group_count = 1;
+  const RandomModel part = make_random_model(o, ops);
+  auto get = [](const RandomModel& m, const std::string& n) { return m.checkpoint->get(n); };
+  const std::string p = "layers.2.attn.";
+  const TensorView wq = get(whole, p + "wq_b.weight"), wqs = get(part, p + "wq_b.weight");
+  ASSERT_EQ(wqs.shape, (Shape{4 * 512, wq.dim(1)}));
+  EXPECT_EQ(0, std::memcmp(wqs.data, wq.bytes() + 4 * 512 * wq.dim(1), wqs.nbytes()));
+  const TensorView sink = get(whole, p + "attn_sink"), sinks = get(part, p + "attn_sink");
+  ASSERT_EQ(sinks.shape, (Shape{4}));
+  EXPECT_EQ(0, std::memcmp(sinks.data, sink.as<float>() + 4, 16));
+  const TensorView woa = get(whole, p + "wo_a.weight"), woas = get(part, p + "wo_a.weight");
+  ASSERT_EQ(woas.shape, (Shape{128, woa.dim(1)}));
+  EXPECT_EQ(0, std::memcmp(woas.data, woa.bytes() + 128 * woa.dim(1), woas.nbytes()));
+  const TensorView wob = get(whole, p + "wo_b.weight"), wobs = get(part, p + "wo_b.weight");  // [d, 2·128]
+  ASSERT_EQ(wobs.shape, (Shape{wob.dim(0), 128}));
+  for (int64_t r = 0; r < wob.dim(0); ++r)
+    ASSERT_EQ(0, std::memcmp(wobs.bytes() + r * 128, wob.bytes() + r * 256 + 128, 128)) << "row " << r;
+  ASSERT_TRUE(whole.checkpoint->contains(p + "indexer.wq_b.weight"));
+  EXPECT_EQ(get(part, p + "indexer.wq_b.weight").shape, get(whole, p + "indexer.wq_b.weight").shape);
+  // Bound as the share it is.
+  const ModelWeights w = bind_weights(*part.checkpoint, part.config, o.share);
+  EXPECT_TRUE(w.layers.at(2).attn.sliced);
+  EXPECT_EQ(w.layers[2].attn.wo_b.in, 128);
 }
 
 // Binding reads only the share: a whole checkpoint's other experts are not bound; a share-only
