@@ -71,6 +71,11 @@ struct MoeArgs {
   int64_t k = 0;
   const ExpertWeights* experts = nullptr;  // host array of E experts (views in backend memory)
   int64_t E = 0;
+  // Expert parallelism: experts[i] is the layer's expert expert0 + i; ids outside
+  // [expert0, expert0 + E) are another rank's and skipped. experts_total: the layer's experts
+  // (ids must be below it); 0 = E.
+  int64_t expert0 = 0;
+  int64_t experts_total = 0;
   float swiglu_limit = 0.0f;
   ActQuant act = ActQuant::None;   // for MXFP4/FP8 experts Fp8Block128, NVFP4 experts Nvfp4
   float* y = nullptr;              // [T, d], overwritten
@@ -114,6 +119,9 @@ class Ops {
   virtual void gather_rows(const GatherRowsParams& p) = 0;
   // Waits until every queued op has finished (a no-op on the CPU).
   virtual void synchronize() = 0;
+  // The backend's queue (a cudaStream_t), for the collectives that must be ordered with the ops
+  // (dist::Communicator's `stream`); null on the CPU, whose ops are synchronous.
+  virtual void* native_stream() const { return nullptr; }
   // True when backend memory is host memory (the CPU): host code may then read it directly.
   virtual bool host_memory() const = 0;
   // The backend's memory now (a device: cudaMemGetInfo), for sizing the cache; zeros = unknown.

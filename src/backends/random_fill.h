@@ -29,6 +29,9 @@ struct RandomFillParams {
   int64_t rows = 0, cols = 0;
   float mean = 0.0f, stddev = 1.0f;
   uint64_t seed = 0;
+  // A block of a larger [*, full_cols] tensor (a rank's share, model/parallel.h): element (r, c)
+  // gets the value of the larger tensor's (row0 + r, col0 + c). full_cols 0 = cols.
+  int64_t row0 = 0, col0 = 0, full_cols = 0;
 };
 
 namespace random_fill {
@@ -48,7 +51,17 @@ DSV4_HD float z_of(uint64_t seed, uint64_t i) {
                   float(uint32_t(b >> 32) >> 8);
   return (u * 0x1p-24f - 2.0f) * 1.7320508f;
 }
-DSV4_HD float value_of(const RandomFillParams& p, uint64_t i) { return p.mean + p.stddev * z_of(p.seed, i); }
+// The larger tensor's element index of element i of the block.
+DSV4_HD uint64_t element_index(const RandomFillParams& p, uint64_t i) {
+  const int64_t full = p.full_cols > 0 ? p.full_cols : p.cols;
+  if (p.row0 == 0 && p.col0 == 0 && full == p.cols) return i;
+  const uint64_t r = i / uint64_t(p.cols), c = i % uint64_t(p.cols);
+  return (uint64_t(p.row0) + r) * uint64_t(full) + uint64_t(p.col0) + c;
+}
+// Element i of the block (row-major over [rows, cols]).
+DSV4_HD float value_of(const RandomFillParams& p, uint64_t i) {
+  return p.mean + p.stddev * z_of(p.seed, element_index(p, i));
+}
 DSV4_HD float amax_bound(const RandomFillParams& p) {
   const float m = p.mean < 0 ? -p.mean : p.mean, s = p.stddev < 0 ? -p.stddev : p.stddev;
   return m + s * kZBound;

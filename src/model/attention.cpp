@@ -14,7 +14,7 @@ namespace dsv4 {
 QueryPath query_path(const ForwardContext& ctx, const AttentionParams& p, const float* x, int64_t S,
                      const int64_t* positions) {
   const ModelConfig& cfg = ctx.config;
-  const int64_t H = cfg.num_heads, D = cfg.head_dim, ql = cfg.q_lora_rank;
+  const int64_t H = p.heads, D = cfg.head_dim, ql = cfg.q_lora_rank;
   const float eps = float(cfg.rms_norm_eps);
   QueryPath r;
   r.qr = ctx.ws.floats(S * ql);
@@ -42,23 +42,25 @@ float* window_kv(const ForwardContext& ctx, const AttentionParams& p, const floa
 float* attention_output(const ForwardContext& ctx, const AttentionParams& p, float* o, int64_t S,
                         const int64_t* positions) {
   const ModelConfig& cfg = ctx.config;
-  const int64_t H = cfg.num_heads, D = cfg.head_dim;
+  const int64_t H = p.heads, D = cfg.head_dim;
   ctx.ops.rope(o, S, H, H * D, D, D - p.rope.rope_dim, positions, p.rope, /*inverse=*/true);
   // Grouped low-rank output: group g (heads g·H/G …) through rows g·o_lora … of wo_a, then wo_b.
-  const int64_t G = cfg.o_groups, orank = cfg.o_lora_rank;
+  const int64_t G = p.groups, orank = cfg.o_lora_rank;
   float* z = ctx.ws.floats(S * G * orank);
   LinearArgs a{o, S, H * D, &p.wo_a, 0, orank, z, G * orank};
   a.groups = G;
   ctx.ops.linear(a);
   float* out = ctx.ws.floats(S * cfg.hidden_size);
   project(ctx, z, S, p.wo_b, out);
+  // Heads split over the ranks: each holds its heads' share of the output.
+  if (ctx.parallel != nullptr) combine_attention(*ctx.parallel, out, S * cfg.hidden_size, ctx.ops.native_stream());
   return out;
 }
 
 float* attention_prefill(const ForwardContext& ctx, const AttentionParams& p, const LayerSpec& spec,
                          std::string_view scope, const float* x, int64_t S, const int64_t* positions) {
   const ModelConfig& cfg = ctx.config;
-  const int64_t H = cfg.num_heads, D = cfg.head_dim, W = cfg.sliding_window;
+  const int64_t H = p.heads, D = cfg.head_dim, W = cfg.sliding_window;
   if (!ctx.ops.host_memory()) fail("{}: the prefill oracle runs on the CPU backend only", scope);
   for (int64_t t = 0; t < S; ++t)  // window and compressed keys below are indexed by call position
     if (positions[t] != t) fail("{}: attention prefill needs positions 0..S-1 (no KV cache yet); got {} at {}", scope, positions[t], t);

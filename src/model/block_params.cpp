@@ -1,6 +1,7 @@
 #include "model/block_params.h"
 
 #include "core/error.h"
+#include "model/expert_shard.h"
 
 namespace dsv4 {
 
@@ -29,7 +30,7 @@ ExpertWeights prepare_expert(const ExpertWeights& e, ParamStore& store) {
 }  // namespace
 
 BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope,
-                          ParamStore& store) {
+                          ParamStore& store, const Parallel* parallel) {
   BlockParams b;
   b.spec = &spec;
   b.scope = std::move(scope);
@@ -41,12 +42,36 @@ BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, cons
   b.hc_ffn = prepare_hc(w.hc_ffn, store);
 
   AttentionParams& a = b.attn;
+  a.heads = config.num_heads;
+  a.groups = config.o_groups;
   a.wq_a = store.weight(w.attn.wq_a);
-  a.wq_b = store.weight(w.attn.wq_b);
   a.wkv = store.weight(w.attn.wkv);
-  a.wo_a = store.weight(w.attn.wo_a);
-  a.wo_b = store.weight(w.attn.wo_b);
-  a.sink = store.f32(w.attn.attn_sink);
+  if (parallel != nullptr && parallel->attn_tp > 1 && w.attn.sliced) {  // bound as this rank's heads
+    a.heads = parallel->head_count(a.heads);
+    a.groups = parallel->group_count(a.groups);
+    a.wq_b = store.weight(w.attn.wq_b);
+    a.wo_a = store.weight(w.attn.wo_a);
+    a.wo_b = store.weight(w.attn.wo_b);
+    a.sink = store.f32(w.attn.attn_sink);
+  } else if (parallel != nullptr && parallel->attn_tp > 1) {  // this rank's heads and their output groups
+    const int64_t D = config.head_dim, orank = config.o_lora_rank;
+    const int64_t h0 = parallel->head_begin(a.heads), g0 = parallel->group_begin(a.groups);
+    a.heads = parallel->head_count(a.heads);
+    a.groups = parallel->group_count(a.groups);
+    a.wq_b = store.weight(weight_rows(w.attn.wq_b, h0 * D, a.heads * D));
+    a.wo_a = store.weight(weight_rows(w.attn.wo_a, g0 * orank, a.groups * orank));
+    a.wo_b = store.weight(weight_columns(w.attn.wo_b, g0 * orank, a.groups * orank, store));
+    TensorView sink = w.attn.attn_sink;
+    if (sink.dtype != DType::F32 || sink.ndim() != 1) fail("{}: attn_sink must be F32 [H]", b.scope);
+    sink.data = sink.as<float>() + h0;
+    sink.shape = {a.heads};
+    a.sink = store.f32(sink);
+  } else {
+    a.wq_b = store.weight(w.attn.wq_b);
+    a.wo_a = store.weight(w.attn.wo_a);
+    a.wo_b = store.weight(w.attn.wo_b);
+    a.sink = store.f32(w.attn.attn_sink);
+  }
   a.q_norm = store.f32(w.attn.q_norm);
   a.kv_norm = store.f32(w.attn.kv_norm);
   const RopeFrequencies freqs = rope_frequencies(spec.rope, config.rope_head_dim);
@@ -80,7 +105,13 @@ BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, cons
     }
     m.tid2eid = store.tensor(table);
   }
-  for (const ExpertWeights& e : w.ffn.experts) m.experts.push_back(prepare_expert(e, store));
+  m.expert0 = w.ffn.expert0;
+  m.experts_total = config.n_routed_experts;
+  const int64_t I = config.moe_intermediate_size;
+  const bool sliced = parallel != nullptr && parallel->tp > 1 && !w.ffn.sliced;  // else bound as the slice
+  for (const ExpertWeights& e : w.ffn.experts)
+    m.experts.push_back(prepare_expert(
+        sliced ? expert_slice(e, parallel->slice_begin(I), parallel->slice_size(I), store) : e, store));
   m.has_shared = config.n_shared_experts > 0;
   if (m.has_shared) m.shared = prepare_expert(w.ffn.shared, store);
   return b;

@@ -34,8 +34,10 @@ struct IndexerParams {
 };
 
 struct AttentionParams {
-  LinearWeight wq_a, wq_b, wkv, wo_a, wo_b;
-  const float* sink = nullptr;
+  int64_t heads = 0;   // query heads held here (all H, or a tensor-parallel share: model/parallel.h)
+  int64_t groups = 0;  // the output groups they make up (o_groups, or a share)
+  LinearWeight wq_a, wq_b, wkv, wo_a, wo_b;  // wq_b rows, wo_a rows, wo_b columns: the heads' share
+  const float* sink = nullptr;  // [heads]
   const float* q_norm = nullptr;
   const float* kv_norm = nullptr;
   RopeTable rope;
@@ -49,7 +51,9 @@ struct MoEParams {
   LinearWeight gate;              // router [E, d] BF16, used in fp32
   const float* bias = nullptr;    // [E] (non-hash layers), null for hash layers
   TensorView tid2eid;             // I64 [vocab, k] (hash layers)
-  std::vector<ExpertWeights> experts;  // routed
+  std::vector<ExpertWeights> experts;  // the routed experts held here: expert0, expert0 + 1, ...
+  int64_t expert0 = 0;                 // (expert parallelism: a contiguous share, model/parallel.h)
+  int64_t experts_total = 0;           // the layer's routed experts
   bool has_shared = false;
   ExpertWeights shared;
 };
@@ -64,8 +68,10 @@ struct BlockParams {
   MoEParams moe;
 };
 
+// With `parallel`, the routed experts are this rank's share (w holds only those: bind_weights'
+// WeightShare) and, under tensor-parallel experts, each is cut to the rank's intermediate slice.
 BlockParams prepare_block(const ModelConfig& config, const LayerSpec& spec, const BlockWeights& w, std::string scope,
-                          ParamStore& store);
+                          ParamStore& store, const Parallel* parallel = nullptr);
 HcParams prepare_hc(const HyperConnectionWeights& w, ParamStore& store);
 
 }  // namespace dsv4

@@ -12,6 +12,7 @@
 #include "backends/ops.h"
 #include "model/config.h"
 #include "model/numerics.h"
+#include "model/parallel.h"
 #include "model/recorder.h"
 #include "model/weights.h"
 #include "model/workspace.h"
@@ -26,6 +27,8 @@ struct ForwardContext {
   Workspace& ws;
   Numerics numerics = Numerics::Exact;
   Recorder* recorder = nullptr;
+  // This rank's share of a model laid out over several ranks (model/parallel.h); null = one rank.
+  const Parallel* parallel = nullptr;
 
   bool official() const { return numerics == Numerics::Official; }
   bool recording() const { return recorder != nullptr; }
@@ -57,10 +60,14 @@ class ParamStore {
   // A checkpoint weight in backend memory (the backend decides whether it copies).
   LinearWeight weight(const LinearWeight& w) { return ops_.prepare_weight(w); }
   TensorView tensor(const TensorView& t) { return ops_.prepare_tensor(t); }
+  // Host memory for a rank's re-laid-out share of a checkpoint tensor (model/expert_shard.h),
+  // before prepare_weight; owned for the model's lifetime.
+  uint8_t* host_bytes(size_t bytes) { return host_.emplace_back(bytes).data(); }
 
  private:
   Ops& ops_;
   std::vector<void*> owned_;
+  std::vector<std::vector<uint8_t>> host_;
 };
 
 // RoPE frequencies of a layer (spec §2.4): base^(-2i/rope_dim) in fp32, with the YaRN ramp on

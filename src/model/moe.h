@@ -1,5 +1,7 @@
 // MoE FFN (spec §8): Gate → the routed Experts on the rows routed to them (one grouped op over
-// all experts) → plus the shared Expert.
+// all experts) → plus the shared Expert. Over several ranks (model/parallel.h) the gate runs on
+// every rank, the grouped op over the rank's experts (or slices), and their outputs are summed
+// over the group before the shared expert is added.
 #pragma once
 
 #include <cstdint>

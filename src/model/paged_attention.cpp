@@ -92,7 +92,7 @@ float* compress_step(const ForwardContext& ctx, const CompressorParams& p, Compr
 float* attention_paged(const ForwardContext& ctx, const AttentionParams& p, const LayerSpec& spec,
                        std::string_view scope, const float* x, const DevicePlan& plan, const KvPools& pools) {
   const ModelConfig& cfg = ctx.config;
-  const int64_t T = plan.T, H = cfg.num_heads, D = cfg.head_dim, rd = p.rope.rope_dim;
+  const int64_t T = plan.T, H = p.heads, D = cfg.head_dim, rd = p.rope.rope_dim;
   const size_t layer = size_t(spec.index);
   const int64_t slot_bytes = kv_slot_bytes(pools.kv_format, D, rd);
 

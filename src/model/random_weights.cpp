@@ -23,6 +23,25 @@ uint64_t name_seed(uint64_t seed, const std::string& name) {
   return random_fill::mix(seed ^ h);
 }
 
+// Where a routed expert's slice lies in the whole tensor (zeros: not a slice).
+struct SliceOf {
+  int64_t row0 = 0, col0 = 0, full_cols = 0;
+};
+SliceOf slice_of(const std::string& prefix, const WeightShare& share, const ModelConfig& c) {
+  if (share.slice_size >= 0 && prefix.find(".ffn.experts.") != std::string::npos) {
+    if (ends_with(prefix, ".w1") || ends_with(prefix, ".w3")) return {share.slice_begin, 0, 0};
+    if (ends_with(prefix, ".w2")) return {0, share.slice_begin, c.moe_intermediate_size};
+  }
+  if (share.head_count >= 0) {  // a head share: wq_b rows, attn_sink entries, wo_a rows, wo_b columns
+    const int64_t orank = c.o_lora_rank;
+    if (ends_with(prefix, ".attn.wq_b")) return {share.head_begin * c.head_dim, 0, 0};
+    if (ends_with(prefix, ".attn.attn_sink")) return {0, share.head_begin, c.num_heads};
+    if (ends_with(prefix, ".attn.wo_a")) return {share.group_begin * orank, 0, 0};
+    if (ends_with(prefix, ".attn.wo_b")) return {0, share.group_begin * orank, int64_t(c.o_groups) * orank};
+  }
+  return {};
+}
+
 // Memory of the tensors: backend allocations and host vectors, freed together.
 struct Owner {
   Ops* ops = nullptr;
@@ -45,7 +64,7 @@ RandomModel make_random_model(const RandomWeightsOptions& o, Ops& ops) {
   const ModelConfig& c = m.config;
   auto owner = std::make_shared<Owner>();
   owner->ops = &ops;
-  const std::vector<TensorSpec> specs = expected_tensors(c, ExpertFormat::MXFP4);
+  const std::vector<TensorSpec> specs = expected_tensors(c, ExpertFormat::MXFP4, o.share);
   std::map<std::string, const TensorSpec*> by_name;
   for (const TensorSpec& s : specs) by_name[s.name] = &s;
   const Device where = ops.host_memory() ? Device::Host : Device::Cuda;
@@ -69,10 +88,17 @@ RandomModel make_random_model(const RandomWeightsOptions& o, Ops& ops) {
     const int64_t cols = s.shape.empty() ? 1 : s.shape.back();
     const int64_t rows = cols > 0 ? int64_t(shape_numel(s.shape)) / cols : 0;
     const std::string prefix = ends_with(s.name, ".weight") ? s.name.substr(0, s.name.size() - 7) : s.name;
-    const RandomInit init = random_init(prefix, c, s.dtype == DType::I8 ? 2 * cols : cols);
+    // A rank's part of a tensor (o.share: an expert's intermediate slice, an attention head
+    // share): the whole tensor's values at its rows or columns, with the whole tensor's fan-in.
+    const SliceOf slice = slice_of(prefix, o.share, c);
+    const int64_t elements = s.dtype == DType::I8 ? 2 * cols : cols;  // per row (packed FP4: two a byte)
+    const RandomInit init = random_init(prefix, c, slice.full_cols > 0 ? slice.full_cols : elements);
     RandomFillParams p;
     p.rows = rows;
     p.cols = cols;
+    p.row0 = slice.row0;
+    p.col0 = slice.col0;
+    p.full_cols = slice.full_cols;
     p.mean = init.mean;
     p.stddev = init.stddev;
     p.seed = name_seed(o.seed, s.name);

@@ -12,6 +12,7 @@
 #include "backends/ops.h"
 #include "core/safetensors.h"
 #include "model/config.h"
+#include "model/weights.h"
 
 namespace dsv4 {
 
@@ -20,6 +21,11 @@ struct RandomWeightsOptions {
   int layers = -1;             // -1: the preset's
   int experts = -1;            // -1: the preset's (e.g. 64 for one GPU's share of Flash's 256)
   uint64_t seed = 0;
+  // The routed experts generated (a rank's share, model/parallel.h; default all): only the
+  // share's experts, and with a slice only their slices (w1/w3 [n, d], w2 [d, n]). The values of
+  // a tensor depend only on its name, the seed and the element's place in the whole tensor, so
+  // a share holds exactly the whole model's values of its part.
+  WeightShare share;
 };
 
 struct RandomModel {

@@ -9,19 +9,37 @@
 
 namespace dsv4 {
 
+namespace {
+
+// The part of the weights a rank binds (all of them on one rank). The layout is checked first,
+// so that a bad one is reported as such rather than as a binding error (with the declared
+// expert format, else the block check waits for the checkpoint's).
+WeightShare bound_share(const Parallel& p, const ModelConfig& c) {
+  validate_parallel(p, c, c.expert_format_declared ? c.expert_format : ExpertFormat::BF16);
+  return weight_share(p, c);
+}
+
+}  // namespace
+
 Transformer::Transformer(const std::string& dir, Ops* ops)
     : Transformer(ModelConfig::from_file(dir + "/config.json"), std::make_unique<Checkpoint>(dir), ops) {}
 
-Transformer::Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops)
+Transformer::Transformer(const std::string& dir, Ops* ops, const Parallel& parallel)
+    : Transformer(ModelConfig::from_file(dir + "/config.json"), std::make_unique<Checkpoint>(dir), ops, parallel) {}
+
+Transformer::Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops, const Parallel& parallel)
     : config_(std::move(config)),
+      parallel_(parallel),
       checkpoint_(std::move(checkpoint)),
-      weights_(bind_weights(*checkpoint_, config_)),
+      weights_(bind_weights(*checkpoint_, config_, bound_share(parallel_, config_))),
       ops_(ops != nullptr ? *ops : cpu_ops()),
       store_(std::make_unique<ParamStore>(ops_)) {
+  validate_parallel(parallel_, config_, weights_.expert_format);
+  const Parallel* share = parallel_.distributed() ? &parallel_ : nullptr;
   ParamStore& store = *store_;
   for (int l = 0; l < config_.num_layers; ++l)
     blocks_.push_back(prepare_block(config_, config_.layers.at(size_t(l)), weights_.layers.at(size_t(l)),
-                                    "layer" + std::to_string(l), store));
+                                    "layer" + std::to_string(l), store, share));
   hc_head_ = prepare_hc(weights_.hc_head, store);
   norm_ = store.f32(weights_.norm);
   head_ = store.weight(plain_linear(weights_.head, "head.weight"));
@@ -32,7 +50,7 @@ Transformer::Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpo
   has_mtp_ = config_.num_mtp_layers > 0 && !weights_.mtp.empty();
   if (has_mtp_) {
     const MTPWeights& m = weights_.mtp.front();
-    mtp_block_ = prepare_block(config_, config_.mtp_layer(0), m.block, "mtp", store);
+    mtp_block_ = prepare_block(config_, config_.mtp_layer(0), m.block, "mtp", store, share);
     mtp_hc_head_ = prepare_hc(m.hc_head, store);
     mtp_enorm_ = store.f32(m.enorm);
     mtp_hnorm_ = store.f32(m.hnorm);
@@ -43,6 +61,11 @@ Transformer::Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpo
 }
 
 Transformer::~Transformer() = default;
+
+ForwardContext Transformer::context(Workspace& ws, const ForwardOptions& options) const {
+  return ForwardContext{config_, ops_, ws, options.numerics, options.recorder,
+                        parallel_.distributed() ? &parallel_ : nullptr};
+}
 
 float* Transformer::embed_streams(const ForwardContext& ctx, const int64_t* ids, int64_t T) const {
   float* X = ctx.ws.floats(T * config_.hc_mult * config_.hidden_size);
@@ -96,7 +119,7 @@ PrefillResult Transformer::prefill(const std::vector<int64_t>& ids, const Forwar
   Workspace local(ops_);
   Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
   ws.reset();
-  const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
+  const ForwardContext ctx = context(ws, options);
   const int64_t S = int64_t(ids.size()), d = config_.hidden_size, n = config_.hc_mult;
   for (int64_t t = 0; t < S; ++t)
     if (ids[size_t(t)] < 0 || ids[size_t(t)] >= config_.vocab_size)
@@ -138,7 +161,7 @@ Floats Transformer::mtp_logits(const Floats& streams, const std::vector<int64_t>
   Workspace local(ops_);
   Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
   ws.reset();
-  const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
+  const ForwardContext ctx = context(ws, options);
   for (int64_t t = 0; t < S; ++t)
     if (ids[size_t(t)] < 0 || ids[size_t(t)] >= config_.vocab_size)
       fail("token id {} at position {} is outside the vocabulary [0, {})", ids[size_t(t)], t, config_.vocab_size);

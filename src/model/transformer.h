@@ -101,12 +101,18 @@ class Transformer {
   // `ops` (null = the CPU backend: the weights stay mmapped).
   explicit Transformer(const std::string& dir, Ops* ops = nullptr);
   // A model over a checkpoint already open (or held in memory: model/random_weights.h).
-  Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops = nullptr);
+  // `parallel`: this rank's share of a model laid out over several ranks (model/parallel.h):
+  // only the share's routed experts (and slices) are bound and prepared, and every forward runs
+  // its collectives on parallel.comm. Every rank must make the same calls with the same inputs.
+  Transformer(ModelConfig config, std::unique_ptr<Checkpoint> checkpoint, Ops* ops = nullptr,
+              const Parallel& parallel = {});
+  Transformer(const std::string& dir, Ops* ops, const Parallel& parallel);
   ~Transformer();
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
 
   const ModelConfig& config() const { return config_; }
+  const Parallel& parallel() const { return parallel_; }
   const Checkpoint& checkpoint() const { return *checkpoint_; }
   Ops& ops() const { return ops_; }
 
@@ -159,7 +165,11 @@ class Transformer {
                            const ForwardOptions& options, const HcParams& hc, const float* norm, std::string_view scope,
                            const std::vector<float>* mtp_streams, std::vector<int32_t> stream_rows = {}) const;
 
+  // The forward's context on this rank (ForwardContext::parallel set when distributed).
+  ForwardContext context(Workspace& ws, const ForwardOptions& options) const;
+
   ModelConfig config_;
+  Parallel parallel_;
   std::unique_ptr<Checkpoint> checkpoint_;
   ModelWeights weights_;
   Ops& ops_;

@@ -102,7 +102,7 @@ BatchResult Transformer::forward_plan(const std::vector<const BlockParams*>& blo
   Workspace local(ops_);
   Workspace& ws = options.workspace != nullptr ? *options.workspace : local;
   ws.reset();
-  const ForwardContext ctx{config_, ops_, ws, options.numerics, options.recorder};
+  const ForwardContext ctx = context(ws, options);
   const int64_t nd = config_.hc_mult * config_.hidden_size;
   const bool gathered = mtp_streams != nullptr && mtp_streams->empty() && !stream_rows.empty();
   if (gathered && options.stream_source == nullptr) fail("mtp: stream rows without ForwardOptions::stream_source");

@@ -57,7 +57,8 @@ class Manifest {
   std::vector<TensorSpec>& out_;
 };
 
-void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, const std::string& p, ExpertFormat experts) {
+void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, const std::string& p, ExpertFormat experts,
+                   const WeightShare& share) {
   const int64_t d = c.hidden_size, n = c.hc_mult, hd = c.head_dim, H = c.num_heads;
   const int64_t mix = (2 + n) * n;
   m.add(p + "attn_norm.weight", DType::BF16, {d});
@@ -67,14 +68,16 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
     m.add(p + "hc_" + which + "_base", DType::F32, {mix});
     m.add(p + "hc_" + which + "_scale", DType::F32, {3});
   }
-  m.add(p + "attn.attn_sink", DType::F32, {H});
+  const int64_t Hr = share.head_count >= 0 ? share.head_count : H;  // the heads held
+  const int64_t Gr = share.head_count >= 0 ? share.group_count : c.o_groups;
+  m.add(p + "attn.attn_sink", DType::F32, {Hr});
   m.add(p + "attn.q_norm.weight", DType::BF16, {c.q_lora_rank});
   m.add(p + "attn.kv_norm.weight", DType::BF16, {hd});
   m.fp8_linear(p + "attn.wq_a", c.q_lora_rank, d);
-  m.fp8_linear(p + "attn.wq_b", H * hd, c.q_lora_rank);
+  m.fp8_linear(p + "attn.wq_b", Hr * hd, c.q_lora_rank);
   m.fp8_linear(p + "attn.wkv", hd, d);
-  m.fp8_linear(p + "attn.wo_a", int64_t(c.o_groups) * c.o_lora_rank, (H / c.o_groups) * hd);
-  m.fp8_linear(p + "attn.wo_b", d, int64_t(c.o_groups) * c.o_lora_rank);
+  m.fp8_linear(p + "attn.wo_a", Gr * c.o_lora_rank, (H / c.o_groups) * hd);
+  m.fp8_linear(p + "attn.wo_b", d, Gr * c.o_lora_rank);
   if (spec.has_compressor()) {
     const int64_t coff = spec.compress_ratio == 4 ? 2 : 1;
     m.add(p + "attn.compressor.wkv.weight", DType::BF16, {coff * hd, d});
@@ -96,12 +99,13 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
     m.add(p + "ffn.gate.tid2eid", DType::I64, {c.vocab_size, c.num_experts_per_tok});
   else
     m.add(p + "ffn.gate.bias", DType::F32, {c.n_routed_experts});
-  const int64_t I = c.moe_intermediate_size;
+  const int64_t I = c.moe_intermediate_size, Ir = share.slice_size >= 0 ? share.slice_size : I;
   for (int e = 0; e < c.n_routed_experts; ++e) {
+    if (!share.holds(e)) continue;
     const std::string ep = fmt::format("{}ffn.experts.{}.", p, e);
-    m.expert_linear(ep + "w1", I, d, experts);
-    m.expert_linear(ep + "w2", d, I, experts);
-    m.expert_linear(ep + "w3", I, d, experts);
+    m.expert_linear(ep + "w1", Ir, d, experts);
+    m.expert_linear(ep + "w2", d, Ir, experts);
+    m.expert_linear(ep + "w3", Ir, d, experts);
   }
   if (c.n_shared_experts > 0) {
     m.fp8_linear(p + "ffn.shared_experts.w1", I, d);
@@ -112,7 +116,7 @@ void block_tensors(Manifest& m, const ModelConfig& c, const LayerSpec& spec, con
 
 }  // namespace
 
-std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts) {
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat experts, const WeightShare& share) {
   std::vector<TensorSpec> out;
   Manifest m(out);
   const int64_t d = c.hidden_size, n = c.hc_mult;
@@ -122,10 +126,10 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat expe
   m.add("hc_head_fn", DType::F32, {n, n * d});
   m.add("hc_head_base", DType::F32, {n});
   m.add("hc_head_scale", DType::F32, {1});
-  for (int l = 0; l < c.num_layers; ++l) block_tensors(m, c, c.layers[size_t(l)], fmt::format("layers.{}.", l), experts);
+  for (int l = 0; l < c.num_layers; ++l) block_tensors(m, c, c.layers[size_t(l)], fmt::format("layers.{}.", l), experts, share);
   for (int i = 0; i < c.num_mtp_layers; ++i) {
     const std::string p = fmt::format("mtp.{}.", i);
-    block_tensors(m, c, c.mtp_layer(i), p, experts);
+    block_tensors(m, c, c.mtp_layer(i), p, experts, share);
     m.fp8_linear(p + "e_proj", d, d);
     m.fp8_linear(p + "h_proj", d, d);
     m.add(p + "enorm.weight", DType::BF16, {d});
@@ -140,8 +144,8 @@ std::vector<TensorSpec> expected_tensors(const ModelConfig& c, ExpertFormat expe
 
 // ---------------------------------------------------------------- binding
 
-ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& c) {
-  const std::string base = "layers.0.ffn.experts.0.w1.";
+ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& c, int64_t expert) {
+  const std::string base = fmt::format("layers.0.ffn.experts.{}.w1.", expert);
   if (c.num_layers == 0 || !ckpt.contains(base + "weight")) return c.expert_format;
   if (ckpt.contains(base + "weight_scale_2") || ckpt.contains(base + "weight_scale")) return ExpertFormat::NVFP4;
   switch (ckpt.entry(base + "weight").dtype) {
@@ -157,7 +161,7 @@ namespace {
 
 class Binder {
  public:
-  Binder(const Checkpoint& ckpt, const ModelConfig& c) : ckpt_(ckpt), c_(c) {}
+  Binder(const Checkpoint& ckpt, const ModelConfig& c, const WeightShare& share) : ckpt_(ckpt), c_(c), share_(share) {}
 
   TensorView tensor(const std::string& name) { return ckpt_.get(name); }
   TensorView tensor_if(const std::string& name) { return ckpt_.contains(name) ? ckpt_.get(name) : TensorView{}; }
@@ -226,10 +230,12 @@ class Binder {
     a.q_norm = tensor(p + "attn.q_norm.weight");
     a.kv_norm = tensor(p + "attn.kv_norm.weight");
     a.wq_a = fp8(p + "attn.wq_a", c_.q_lora_rank, d);
-    a.wq_b = fp8(p + "attn.wq_b", H * hd, c_.q_lora_rank);
+    a.sliced = share_.head_count >= 0;
+    const int64_t Hr = a.sliced ? share_.head_count : H, Gr = a.sliced ? share_.group_count : c_.o_groups;
+    a.wq_b = fp8(p + "attn.wq_b", Hr * hd, c_.q_lora_rank);
     a.wkv = fp8(p + "attn.wkv", hd, d);
-    a.wo_a = fp8(p + "attn.wo_a", int64_t(c_.o_groups) * c_.o_lora_rank, (H / c_.o_groups) * hd);
-    a.wo_b = fp8(p + "attn.wo_b", d, int64_t(c_.o_groups) * c_.o_lora_rank);
+    a.wo_a = fp8(p + "attn.wo_a", Gr * c_.o_lora_rank, (H / c_.o_groups) * hd);
+    a.wo_b = fp8(p + "attn.wo_b", d, Gr * c_.o_lora_rank);
     if (spec.has_compressor()) {
       a.has_compressor = true;
       a.compressor = compressor(p + "attn.compressor.", spec.compress_ratio, c_.head_dim);
@@ -244,10 +250,14 @@ class Binder {
     f.gate = tensor(p + "ffn.gate.weight");
     f.gate_bias = tensor_if(p + "ffn.gate.bias");
     f.tid2eid = tensor_if(p + "ffn.gate.tid2eid");
+    f.expert0 = share_.count < 0 ? 0 : share_.begin;
+    f.sliced = share_.slice_size >= 0;
+    const int64_t Ir = f.sliced ? share_.slice_size : I;
     for (int e = 0; e < c_.n_routed_experts; ++e) {
+      if (!share_.holds(e)) continue;
       const std::string ep = fmt::format("{}ffn.experts.{}.", p, e);
-      f.experts.push_back({expert(ep + "w1", I, d, experts), expert(ep + "w2", d, I, experts),
-                           expert(ep + "w3", I, d, experts)});
+      f.experts.push_back({expert(ep + "w1", Ir, d, experts), expert(ep + "w2", d, Ir, experts),
+                           expert(ep + "w3", Ir, d, experts)});
     }
     if (c_.n_shared_experts > 0)
       f.shared = {fp8(p + "ffn.shared_experts.w1", I, d), fp8(p + "ffn.shared_experts.w2", d, I),
@@ -258,21 +268,57 @@ class Binder {
  private:
   const Checkpoint& ckpt_;
   const ModelConfig& c_;
+  WeightShare share_;  // as the checkpoint holds it (slice_size < 0: whole experts)
 };
 
 }  // namespace
 
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c) {
-  const ExpertFormat experts = detect_expert_format(ckpt, c);
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c, const WeightShare& share) {
+  const int64_t first = share.count < 0 ? 0 : share.begin;
+  const ExpertFormat experts = detect_expert_format(ckpt, c, first);
   // The checkpoint's tensors decide; a config that declares a format (expert_dtype,
   // moe_quant_algo) must agree with them. The Flash HF config declares none.
   if (c.expert_format_declared && experts != c.expert_format)
     fail("checkpoint {}: config declares {} routed experts but the tensors are {}", ckpt.dir(),
          expert_format_name(c.expert_format), expert_format_name(experts));
-  const std::vector<TensorSpec> expected = expected_tensors(c, experts);
+  if (share.count >= 0 && (share.begin < 0 || share.count == 0 || share.begin + share.count > c.n_routed_experts))
+    fail("checkpoint {}: routed experts [{}, {}) to bind are outside the config's {}", ckpt.dir(), share.begin,
+         share.begin + share.count, c.n_routed_experts);
+  if (share.slice_size >= 0 &&
+      (share.slice_begin < 0 || share.slice_size == 0 || share.slice_begin + share.slice_size > c.moe_intermediate_size))
+    fail("checkpoint {}: intermediate slice [{}, {}) to bind is outside moe_intermediate_size {}", ckpt.dir(),
+         share.slice_begin, share.slice_begin + share.slice_size, c.moe_intermediate_size);
+  // A share-only checkpoint holds the slices alone; a whole one whole experts (the model cuts them).
+  WeightShare held = share;
+  if (share.slice_size >= 0) {
+    const std::string w1 = fmt::format("layers.0.ffn.experts.{}.w1.weight", first);
+    const bool sliced = share.slice_size != c.moe_intermediate_size && c.num_layers > 0 && ckpt.contains(w1) &&
+                        !ckpt.entry(w1).shape.empty() && ckpt.entry(w1).shape[0] == share.slice_size;
+    if (!sliced) {
+      held.slice_begin = 0;
+      held.slice_size = -1;
+    }
+  }
+  if (share.head_count >= 0) {
+    if (share.head_begin < 0 || share.head_count == 0 || share.head_begin + share.head_count > c.num_heads ||
+        share.group_begin < 0 || share.group_count <= 0 || share.group_begin + share.group_count > c.o_groups)
+      fail("checkpoint {}: attention heads [{}, {}) / output groups [{}, {}) to bind are outside the config's {} / {}",
+           ckpt.dir(), share.head_begin, share.head_begin + share.head_count, share.group_begin,
+           share.group_begin + share.group_count, c.num_heads, c.o_groups);
+    const std::string wq_b = "layers.0.attn.wq_b.weight";
+    const bool sliced = share.head_count != c.num_heads && c.num_layers > 0 && ckpt.contains(wq_b) &&
+                        !ckpt.entry(wq_b).shape.empty() && ckpt.entry(wq_b).shape[0] == share.head_count * c.head_dim;
+    if (!sliced) {
+      held.head_begin = held.group_begin = 0;
+      held.head_count = held.group_count = -1;
+    }
+  }
+  const std::vector<TensorSpec> expected = expected_tensors(c, experts, held);
 
   std::vector<std::string> missing, mismatched, unexpected;
   std::set<std::string> expected_names;
+  if (share.count >= 0)  // the other ranks' experts may be there too
+    for (const TensorSpec& s : expected_tensors(c, experts)) expected_names.insert(s.name);
   for (const TensorSpec& s : expected) {
     expected_names.insert(s.name);
     if (!ckpt.contains(s.name)) {
@@ -303,7 +349,7 @@ ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& c) {
     throw Error(msg);
   }
 
-  Binder b(ckpt, c);
+  Binder b(ckpt, c, held);
   ModelWeights w;
   w.expert_format = experts;
   w.embed = b.tensor("embed.weight");

@@ -53,13 +53,16 @@ struct AttentionWeights {
   CompressorWeights compressor;
   bool has_indexer = false;
   IndexerWeights indexer;
+  bool sliced = false;  // wq_b, attn_sink, wo_a, wo_b are already a head share (a share-only checkpoint)
 };
 
 struct MoEWeights {
   TensorView gate;      // BF16 [E, d] router
   TensorView gate_bias; // F32 [E] (non-hash layers); empty for hash layers
   TensorView tid2eid;   // I64 [vocab, k] (hash layers); empty otherwise
-  std::vector<ExpertWeights> experts;  // E routed experts
+  std::vector<ExpertWeights> experts;  // the routed experts bound: expert0, expert0 + 1, ...
+  int64_t expert0 = 0;
+  bool sliced = false;  // the experts are already a tensor-parallel slice (a share-only checkpoint)
   ExpertWeights shared;                // the shared expert (FP8)
 };
 
@@ -100,15 +103,38 @@ struct TensorSpec {
   Shape shape;
 };
 
-// Every tensor a checkpoint of this config and expert format holds, in a stable order (global
-// tensors, then layer by layer, then MTP). Used by the binder and by make-model.
-std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts);
+// The part of the weights a rank binds (model/parallel.h): the routed experts [begin,
+// begin + count) of every layer's (expert parallelism; count < 0 = all), of each the
+// intermediate slice [slice_begin, slice_begin + slice_size) (tensor-parallel experts;
+// slice_size < 0 = whole), and the attention heads [head_begin, head_begin + head_count) with
+// their output groups [group_begin, group_begin + group_count) (tensor-parallel attention:
+// wq_b rows, attn_sink, wo_a rows, wo_b columns; head_count < 0 = all).
+struct WeightShare {
+  int64_t begin = 0;
+  int64_t count = -1;
+  int64_t slice_begin = 0;
+  int64_t slice_size = -1;
+  int64_t head_begin = 0, head_count = -1;
+  int64_t group_begin = 0, group_count = -1;
+  bool holds(int64_t e) const { return count < 0 || (e >= begin && e < begin + count); }
+};
 
-// Detects the routed-expert format from the checkpoint's tensors (layer 0, expert 0).
-ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& config);
+// Every tensor a checkpoint of this config and expert format holds, in a stable order (global
+// tensors, then layer by layer, then MTP). Used by the binder and by make-model. With a share,
+// only its routed experts, and with a slice those at the slice's shapes (w1/w3 [n, d], w2
+// [d, n]); with heads, wq_b, attn_sink, wo_a and wo_b at the heads' shapes (the tensors of a
+// share-only checkpoint, e.g. a rank's --random-weights).
+std::vector<TensorSpec> expected_tensors(const ModelConfig& config, ExpertFormat experts, const WeightShare& share = {});
+
+// Detects the routed-expert format from the checkpoint's tensors (layer 0, expert `expert`).
+ExpertFormat detect_expert_format(const Checkpoint& ckpt, const ModelConfig& config, int64_t expert = 0);
 
 // Binds and validates. Throws one dsv4::Error listing every missing tensor, every dtype or shape
-// mismatch, and every unexpected tensor.
-ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config);
+// mismatch, and every unexpected tensor. With a share, only its routed experts are bound and
+// required; the others' tensors may be present (a whole checkpoint: never read) or absent (a
+// share-only checkpoint). With a slice (or heads), the experts' (attention's) tensors may be
+// whole (bound whole: the model cuts them, reading only the share) or the share's alone
+// (MoEWeights::sliced, AttentionWeights::sliced).
+ModelWeights bind_weights(const Checkpoint& ckpt, const ModelConfig& config, const WeightShare& share = {});
 
 }  // namespace dsv4

@@ -33,6 +33,7 @@ class ProfilingOps final : public Ops {
   void fill_zero(void* d, size_t b) override { in_.fill_zero(d, b); }
   void gather_rows(const GatherRowsParams& p) override { timed("gather_rows", [&] { in_.gather_rows(p); }); }
   void synchronize() override { in_.synchronize(); }
+  void* native_stream() const override { return in_.native_stream(); }
   bool host_memory() const override { return in_.host_memory(); }
   MemoryInfo memory_info() const override { return in_.memory_info(); }
   LinearWeight prepare_weight(const LinearWeight& w) override { return in_.prepare_weight(w); }

@@ -128,7 +128,7 @@ struct MoeRun {
 };
 
 MoeRun run_gpu(const Experts& ex, const std::vector<float>& x, const Routing& r, int64_t T, int64_t k, float limit,
-               bool official) {
+               bool official, int64_t expert0 = 0) {
   MoeRun out;
   DeviceBuffer dx(x.size() * 4), dids(r.ids.size() * 4), dw(r.wts.size() * 4);
   cudaMemcpy(dx.get(), x.data(), x.size() * 4, cudaMemcpyHostToDevice);
@@ -145,6 +145,7 @@ MoeRun run_gpu(const Experts& ex, const std::vector<float>& x, const Routing& r,
   p.weights = reinterpret_cast<const float*>(dw.get());
   p.k = k;
   p.table = &ex.table;
+  p.expert0 = expert0;
   p.swiglu_limit = limit;
   p.official = official;
   p.y = y.ptr();
@@ -232,6 +233,32 @@ TEST(MoeCuda, GoldenShapesAllFormats) {
     check_moe(ex, T, 6, rng, true, 0, 0.0, &one);
     check_moe(ex, T, 6, rng, false, 0, 0.0, &one);
   }
+}
+
+// Expert parallelism: the table is a rank's share [expert0, expert0 + 8) of 16 experts and the
+// ids are global; other ranks' ids are skipped. Bitwise the run with the ids shifted to the table
+// and the others -1.
+TEST(MoeCuda, WeightShare) {
+  DSV4_REQUIRE_CUDA_DEVICE();
+  std::mt19937_64 rng(fresh_seed("MoeCuda.WeightShare"));
+  Experts ex;
+  ASSERT_TRUE(make_experts(ex, WeightFormat::MXFP4, 8, 256, 256, rng, true));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (bool official : {false, true})
+    for (int64_t expert0 : {0, 4, 8}) {
+      const int64_t T = 37, k = 6;
+      const Routing global = random_routing(T, k, 16, rng, 0.1);
+      Routing local = global;
+      for (auto& id : local.ids) id = id >= expert0 && id < expert0 + 8 ? int32_t(id - expert0) : -1;
+      std::vector<float> x(static_cast<size_t>(T * ex.d));
+      for (auto& v : x) v = nd(rng);
+      const MoeRun got = run_gpu(ex, x, global, T, k, 10.0f, official, expert0);
+      const MoeRun want = run_gpu(ex, x, local, T, k, 10.0f, official);
+      ASSERT_TRUE(got.st.is_ok()) << got.st.message();
+      ASSERT_TRUE(want.st.is_ok()) << want.st.message();
+      EXPECT_TRUE(got.guards_ok);
+      EXPECT_TRUE(got.y == want.y) << "expert0 " << expert0 << (official ? " official" : " exact");
+    }
 }
 
 TEST(MoeCuda, FlashShapes) {

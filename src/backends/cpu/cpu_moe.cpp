@@ -72,16 +72,20 @@ namespace dsv4 {
 void CpuOps::moe_routed(const MoeArgs& a) {
   const int64_t T = a.T, d = a.d, k = a.k;
   std::fill(a.y, a.y + T * d, 0.0f);
+  const int64_t total = a.experts_total > 0 ? a.experts_total : a.E;
+  if (a.expert0 < 0 || a.expert0 + a.E > total)
+    fail("moe: experts [{}, {}) outside the layer's {}", a.expert0, a.expert0 + a.E, total);
   for (int64_t i = 0; i < T * k; ++i)
-    if (a.ids[i] >= a.E) fail("moe: expert id {} outside [0, {}) at token {}", a.ids[i], a.E, i / k);
-  // Per expert: gather its tokens, run the expert on them, scatter-add (expert order, then token
-  // order, as the reference's loop over experts).
+    if (a.ids[i] >= total) fail("moe: expert id {} outside [0, {}) at token {}", a.ids[i], total, i / k);
+  // Per expert held here: gather its tokens, run the expert on them, scatter-add (expert order,
+  // then token order, as the reference's loop over experts). Ids of other ranks' experts skipped.
   for (int64_t e = 0; e < a.E; ++e) {
+    const int64_t id = a.expert0 + e;
     std::vector<int64_t> rows;
     std::vector<float> row_weight;
     for (int64_t t = 0; t < T; ++t)
       for (int64_t j = 0; j < k; ++j)
-        if (a.ids[t * k + j] == e) {
+        if (a.ids[t * k + j] == id) {
           rows.push_back(t);
           row_weight.push_back(a.weights[t * k + j]);
         }

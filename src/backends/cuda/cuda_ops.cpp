@@ -95,6 +95,7 @@ class CudaOps final : public Ops {
   }
   const char* name() const override { return "cuda"; }
   cudaStream_t stream() const { return stream_; }
+  void* native_stream() const override { return stream_; }
 
   // ---- memory ----
   void* alloc(size_t bytes) override {
@@ -206,6 +207,7 @@ class CudaOps final : public Ops {
   }
   void moe_routed(const MoeArgs& a) override {
     MoeRoutedParams p;
+    p.expert0 = a.expert0;  // expert parallelism: ids of other ranks' experts are skipped
     p.x = a.x;
     p.T = a.T;
     p.ids = a.ids;

@@ -50,7 +50,7 @@ Layout layout(int64_t T, int64_t k, int64_t d, int64_t I, int64_t E) {
 
 // One block: rows per expert, offsets, scatter, tile list.
 __global__ void __launch_bounds__(1024) moe_prep_kernel(const int32_t* ids, const float* weights, int64_t R, int k,
-                                                        int E, int BM, int32_t* local_pos, int32_t* slot,
+                                                        int E, int expert0, int BM, int32_t* local_pos, int32_t* slot,
                                                         int32_t* row_token, float* row_weight, int32_t* tiles,
                                                         int32_t* tile_count) {
   extern __shared__ int sm[];
@@ -60,7 +60,7 @@ __global__ void __launch_bounds__(1024) moe_prep_kernel(const int32_t* ids, cons
   for (int e = threadIdx.x; e < E; e += blockDim.x) cnt[e] = 0;
   __syncthreads();
   for (int64_t i = threadIdx.x; i < R; i += blockDim.x) {
-    const int e = ids[i];
+    const int e = ids[i] < 0 ? -1 : ids[i] - expert0;  // another rank's expert: outside [0, E)
     if (e >= 0 && e < E) local_pos[i] = atomicAdd(&cnt[e], 1);
   }
   __syncthreads();
@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(1024) moe_prep_kernel(const int32_t* ids, cons
   }
   __syncthreads();
   for (int64_t i = threadIdx.x; i < R; i += blockDim.x) {
-    const int e = ids[i];
+    const int e = ids[i] < 0 ? -1 : ids[i] - expert0;  // another rank's expert: outside [0, E)
     if (e >= 0 && e < E) {
       const int row = off[e] + local_pos[i];
       slot[i] = row;
@@ -258,7 +258,8 @@ Status moe_routed(const MoeRoutedParams& p, cudaStream_t stream) {
   const int BN = mma ? tile_bn(tile) : kSimtBN;
   const int64_t max_tiles = (L.R + BM - 1) / BM + std::min(tb.E, L.R);
 
-  moe_prep_kernel<<<1, 1024, size_t(3 * tb.E) * sizeof(int), stream>>>(p.ids, p.weights, L.R, int(p.k), int(tb.E), BM,
+  moe_prep_kernel<<<1, 1024, size_t(3 * tb.E) * sizeof(int), stream>>>(p.ids, p.weights, L.R, int(p.k), int(tb.E),
+                                                                      int(p.expert0), BM,
                                                                       local_pos, slot, row_token, row_weight, tiles,
                                                                       tile_count);
   cudaError_t err = cudaGetLastError();

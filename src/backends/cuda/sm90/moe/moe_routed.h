@@ -64,7 +64,8 @@ void free_expert_table(ExpertTable* table);
 struct MoeRoutedParams {
   const float* x = nullptr;        // fp32 [T, d], 16-byte aligned
   int64_t T = 0;                   // tokens, any >= 0
-  const int32_t* ids = nullptr;    // int32 [T, k]: expert ids in [0, E); -1 (or any id outside) = skipped
+  const int32_t* ids = nullptr;    // int32 [T, k]: expert ids in [expert0, expert0 + E); -1 (or any id outside) = skipped
+  int64_t expert0 = 0;             // the table's entry e is expert expert0 + e (expert parallelism: a rank's share)
   const float* weights = nullptr;  // fp32 [T, k]
   int64_t k = 0;                   // experts per token, >= 1
   const ExpertTable* table = nullptr;
